@@ -1,0 +1,4 @@
+//! The ipvsadm-compatible command line: argument grammar, printers,
+//! command execution and restore.
+
+pub mod resolve;

@@ -1,0 +1,1 @@
+//! A synchronous IPVS client on one generic-netlink socket.

@@ -1,0 +1,20 @@
+//! ipvsadm-rs: a library and command-line tool for the Linux kernel's IP
+//! Virtual Server (IPVS), speaking its generic-netlink family directly.
+//!
+//! Layers, each only using the ones below it:
+//!
+//! * [`wire`]: the IPVS generic-netlink wire format (constants, attribute
+//!   encoding and decoding). No I/O; decoding never panics and keeps
+//!   attributes it does not know.
+//! * [`model`]: typed services, destinations, statistics and daemons.
+//! * [`client`]: a synchronous client on one netlink socket.
+//! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
+//!
+//! The binaries in `src/bin/` are thin wrappers around [`cli`].
+
+pub mod cli;
+pub mod client;
+pub mod model;
+pub mod wire;
+
+
