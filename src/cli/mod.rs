@@ -1,4 +1,5 @@
 //! The ipvsadm-compatible command line: argument grammar, printers,
 //! command execution and restore.
 
+pub mod options;
 pub mod resolve;
