@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod client;
 pub mod model;
+pub mod sys;
 pub mod wire;
 
 

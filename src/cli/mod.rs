@@ -1,5 +1,6 @@
 //! The ipvsadm-compatible command line: argument grammar, printers,
 //! command execution and restore.
 
+pub mod errors;
 pub mod options;
 pub mod resolve;

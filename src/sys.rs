@@ -1,0 +1,55 @@
+//! The few direct system calls the tool needs that the standard library
+//! does not offer. Every `unsafe` block of the crate's CLI side lives here
+//! (or in the resolver's C-library calls) with the reason it is sound.
+
+/// Restores the default action for SIGPIPE, so that `ipvsadm-rs -Ln | head`
+/// ends quietly the way the C tool does, instead of failing a write with
+/// EPIPE (Rust ignores SIGPIPE by default).
+pub fn default_sigpipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler of ours; it only
+    // changes the process disposition for SIGPIPE, before any thread runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The errno the legacy IPVS socket-option interface answers, which is what
+/// ipvsadm reports when the generic-netlink family is missing: a raw IPv4
+/// socket, then `getsockopt(IPPROTO_IP, IP_VS_SO_GET_INFO)`. Without IPVS in
+/// the kernel this gives ENOPROTOOPT; without privileges the socket itself
+/// fails with EPERM. Returns 0 if, unexpectedly, the call succeeds.
+pub fn legacy_ipvs_probe() -> i32 {
+    const IP_VS_SO_GET_INFO: libc::c_int = 64 + 1024 + 64 + 1;
+    // SAFETY: socket(2) takes no pointers; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+    if fd < 0 {
+        return last_errno();
+    }
+    // The reply buffer matches struct ip_vs_getinfo (version, size,
+    // num_services: three u32s).
+    let mut buf = [0u8; 12];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf and len are valid for writes for the duration of the call,
+    // and len holds buf's true size, so the kernel writes within bounds.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            IP_VS_SO_GET_INFO,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let err = if rc < 0 { last_errno() } else { 0 };
+    // SAFETY: fd is a descriptor this function opened and nothing else owns.
+    unsafe {
+        libc::close(fd);
+    }
+    err
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
+}
