@@ -1,1 +1,1298 @@
 //! A synchronous IPVS client on one generic-netlink socket.
+//!
+//! # Design
+//!
+//! There is one netlink stack: `netlink-sys` provides only the socket, and
+//! every byte sent or parsed comes from [`crate::wire`]. Higher-level crates
+//! (packet builders, generic-netlink helpers) were not used because they hide
+//! what this client must control: the exact request layout of ipvsadm 1.31
+//! (attribute order, always-sent attributes, `NLA_F_NESTED`), so that
+//! captures compare byte for byte; and batches of many requests in one
+//! datagram, each with its own sequence number and acknowledgement.
+//!
+//! One socket serves the client's whole life, and the family id of "IPVS"
+//! is resolved once in [`Client::open`] (ipvsadm opens a socket and
+//! resolves the family for every request).
+//!
+//! Every request carries `NLM_F_ACK`. A request that is not a dump is
+//! complete when its acknowledgement (or error) arrives; the reply messages
+//! before it are its answer. A dump is complete at `NLMSG_DONE`; if any part
+//! is flagged `NLM_F_DUMP_INTR` (the table changed meanwhile), the whole dump
+//! is done again, at most [`MAX_DUMP_ATTEMPTS`] times. Messages with a
+//! sequence number other than the awaited ones are ignored.
+//!
+//! The socket sits behind the [`Transport`] trait, so the request/response
+//! logic is tested with a scripted fake and other layers can run against an
+//! emulated kernel.
+
+use std::fmt;
+use std::io;
+
+use crate::model::{Daemon, Dest, Info, Service, Timeouts};
+use crate::wire::ipvs::{self, IpvsRequest};
+use crate::wire::netlink::{
+    decode_family_id, encode_get_family, messages, Body, GenlMsg, NLM_F_DUMP_INTR,
+};
+use crate::wire::{DecodeError, EncodeError};
+
+/// How many times a dump is redone when the kernel flags it inconsistent.
+pub const MAX_DUMP_ATTEMPTS: u32 = 10;
+
+/// Receive buffer for one datagram. The kernel builds dump datagrams of up
+/// to 32 KiB, so this has room to spare.
+const RECV_BUF_SIZE: usize = 64 * 1024;
+
+/// Socket receive buffer requested: room for many queued acknowledgements
+/// of a batch (the kernel queues them all while processing one datagram).
+const SOCKET_RCVBUF: usize = 4 * 1024 * 1024;
+
+/// Largest batch datagram sent (well below the default send buffer).
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// Receive-buffer space assumed per queued acknowledgement (its kernel
+/// memory cost, not its size on the wire).
+const ACK_COST: usize = 2048;
+
+/// Batch message limit when the transport cannot tell its buffer size.
+const DEFAULT_BATCH_MESSAGES: usize = 128;
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The generic-netlink controller does not know the "IPVS" family: the
+    /// kernel has no IPVS (module not loaded or not built).
+    #[error("generic netlink family \"IPVS\" not found")]
+    FamilyNotFound,
+    /// The kernel refused the request with this errno.
+    #[error("kernel error: {}", io::Error::from_raw_os_error(*errno))]
+    Kernel {
+        /// The errno, positive (e.g. `libc::ESRCH`).
+        errno: i32,
+    },
+    /// A socket call failed.
+    #[error("netlink I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The kernel's reply could not be understood.
+    #[error("malformed netlink reply: {0}")]
+    Decode(#[from] DecodeError),
+    /// The request could not be encoded (a name too long for netlink).
+    #[error("cannot encode request: {0}")]
+    Encode(#[from] EncodeError),
+    /// A dump was still flagged inconsistent after every attempt.
+    #[error("dump interrupted by concurrent changes {attempts} times")]
+    DumpInterrupted {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl Error {
+    /// The errno behind this error, for mapping to ipvsadm's messages:
+    /// the kernel's errno, an I/O error's OS code, `EINTR` for an
+    /// interrupted dump; `None` for the others (family missing, malformed
+    /// reply, encoding), which ipvsadm would report as `EINVAL`.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Kernel { errno } => Some(*errno),
+            Error::Io(e) => e.raw_os_error(),
+            Error::DumpInterrupted { .. } => Some(libc::EINTR),
+            Error::FamilyNotFound | Error::Decode(_) | Error::Encode(_) => None,
+        }
+    }
+}
+
+/// Result with the client's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Moves netlink datagrams to and from the kernel. The netlink socket is
+/// one implementation; tests and emulators provide others.
+pub trait Transport {
+    /// Sends one datagram holding one or more netlink messages.
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()>;
+
+    /// Receives one datagram into `buf`, replacing its contents. Blocks
+    /// until one arrives.
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+
+    /// How many acknowledged requests one datagram may carry before the
+    /// acknowledgements could overflow the receive buffer.
+    fn max_batch_messages(&self) -> usize {
+        DEFAULT_BATCH_MESSAGES
+    }
+}
+
+/// A `NETLINK_GENERIC` socket bound to an automatic port and connected to
+/// the kernel, with a large receive buffer.
+pub struct NetlinkSocket {
+    socket: netlink_sys::Socket,
+    rcvbuf: usize,
+}
+
+impl fmt::Debug for NetlinkSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetlinkSocket")
+            .field("rcvbuf", &self.rcvbuf)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetlinkSocket {
+    /// Opens and sets up the socket.
+    pub fn open() -> io::Result<NetlinkSocket> {
+        use std::os::fd::AsRawFd;
+
+        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)?;
+        socket.bind_auto()?;
+        // Only unicasts from the kernel reach a socket connected to port 0.
+        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        let want = libc::c_int::try_from(SOCKET_RCVBUF).unwrap_or(libc::c_int::MAX);
+        // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN (which every
+        // IPVS operation needs anyway); otherwise ask for the capped size.
+        // SAFETY: the option value is a live c_int and its exact size is
+        // given; the fd is owned by `socket`.
+        let forced = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&want as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        } == 0;
+        if !forced {
+            // Best effort: a smaller buffer only means smaller batches.
+            let _ = socket.set_rx_buf_sz(want);
+        }
+        // Errors then carry the request header only, not its payload.
+        let _ = socket.set_cap_ack(true);
+        let rcvbuf = socket.get_rx_buf_sz().unwrap_or(0);
+        Ok(NetlinkSocket { socket, rcvbuf })
+    }
+
+    /// The receive buffer size the kernel granted (as `SO_RCVBUF` reports
+    /// it, i.e. doubled for bookkeeping).
+    pub fn rcvbuf(&self) -> usize {
+        self.rcvbuf
+    }
+}
+
+impl Transport for NetlinkSocket {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        loop {
+            match self.socket.send(datagram, 0) {
+                Ok(n) if n == datagram.len() => return Ok(()),
+                Ok(n) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("netlink send wrote {n} of {} bytes", datagram.len()),
+                    ))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        buf.reserve(RECV_BUF_SIZE);
+        let cap = buf.capacity();
+        loop {
+            // MSG_TRUNC makes recv return the datagram's real length.
+            match self.socket.recv(buf, libc::MSG_TRUNC) {
+                Ok(n) if n > cap => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("netlink datagram of {n} bytes truncated to {cap}"),
+                    ))
+                }
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn max_batch_messages(&self) -> usize {
+        // Half the granted buffer (itself double the usable size).
+        (self.rcvbuf / 2 / ACK_COST).clamp(16, 2048)
+    }
+}
+
+/// A write operation, owned, for [`Client::batch`] and [`Client::execute`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Add a service (`-A`).
+    AddService(Service),
+    /// Replace a service's settings (`-E`).
+    EditService(Service),
+    /// Delete a service (`-D`).
+    DelService(Service),
+    /// Add a destination to a service (`-a`).
+    AddDest(Service, Dest),
+    /// Replace a destination's settings (`-e`).
+    EditDest(Service, Dest),
+    /// Delete a destination (`-d`).
+    DelDest(Service, Dest),
+    /// Zero the counters of one service or of all (`-Z`).
+    Zero(Option<Service>),
+    /// Delete every service (`-C`).
+    Flush,
+    /// Set connection timeouts; 0 leaves a value unchanged (`--set`).
+    SetTimeouts(Timeouts),
+    /// Start a sync daemon (`--start-daemon`).
+    StartDaemon(Daemon),
+    /// Stop a sync daemon (`--stop-daemon`).
+    StopDaemon(Daemon),
+}
+
+impl Request {
+    /// The wire request this operation sends.
+    pub fn to_wire(&self) -> IpvsRequest<'_> {
+        match self {
+            Request::AddService(s) => IpvsRequest::NewService(s),
+            Request::EditService(s) => IpvsRequest::SetService(s),
+            Request::DelService(s) => IpvsRequest::DelService(s),
+            Request::AddDest(s, d) => IpvsRequest::NewDest(s, d),
+            Request::EditDest(s, d) => IpvsRequest::SetDest(s, d),
+            Request::DelDest(s, d) => IpvsRequest::DelDest(s, d),
+            Request::Zero(s) => IpvsRequest::Zero(s.as_ref()),
+            Request::Flush => IpvsRequest::Flush,
+            Request::SetTimeouts(t) => IpvsRequest::SetConfig(t),
+            Request::StartDaemon(d) => IpvsRequest::NewDaemon(d),
+            Request::StopDaemon(d) => IpvsRequest::DelDaemon(d),
+        }
+    }
+}
+
+/// A connection to the kernel's IPVS family.
+pub struct Client {
+    transport: Box<dyn Transport + Send>,
+    family: u16,
+    seq: u32,
+    rbuf: Vec<u8>,
+    sbuf: Vec<u8>,
+    max_batch_bytes: usize,
+    max_batch_messages: usize,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("family", &self.family)
+            .field("seq", &self.seq)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("max_batch_messages", &self.max_batch_messages)
+            .finish_non_exhaustive()
+    }
+}
+
+fn one<T>(v: Vec<T>, what: &'static str) -> Result<T> {
+    v.into_iter()
+        .next()
+        .ok_or(Error::Decode(DecodeError::MissingReply(what)))
+}
+
+impl Client {
+    /// Opens a netlink socket and resolves the "IPVS" family.
+    /// [`Error::FamilyNotFound`] means the kernel has no IPVS.
+    pub fn open() -> Result<Client> {
+        Client::with_transport(Box::new(NetlinkSocket::open()?))
+    }
+
+    /// Uses `transport` instead of a socket (tests, emulators) and resolves
+    /// the family through it.
+    pub fn with_transport(transport: Box<dyn Transport + Send>) -> Result<Client> {
+        let max_batch_messages = transport.max_batch_messages().max(1);
+        let mut c = Client {
+            transport,
+            family: 0,
+            seq: 0,
+            rbuf: Vec::with_capacity(RECV_BUF_SIZE),
+            sbuf: Vec::new(),
+            max_batch_bytes: MAX_BATCH_BYTES,
+            max_batch_messages,
+        };
+        c.family = c.resolve_family()?;
+        Ok(c)
+    }
+
+    /// The family id the controller assigned to "IPVS".
+    pub fn family_id(&self) -> u16 {
+        self.family
+    }
+
+    /// Overrides how much one batch datagram may hold (bytes and
+    /// messages; each at least one message is always sent).
+    pub fn set_batch_limits(&mut self, max_bytes: usize, max_messages: usize) {
+        self.max_batch_bytes = max_bytes;
+        self.max_batch_messages = max_messages.max(1);
+    }
+
+    fn resolve_family(&mut self) -> Result<u16> {
+        let seq = self.seq.wrapping_add(1);
+        self.sbuf.clear();
+        encode_get_family(&mut self.sbuf, seq, 0, ipvs::FAMILY_NAME)?;
+        self.seq = seq;
+        self.transport.send(&self.sbuf)?;
+        match self.await_reply(seq, decode_family_id) {
+            Err(Error::Kernel { errno }) if errno == libc::ENOENT => Err(Error::FamilyNotFound),
+            r => one(r?, "CTRL_CMD_GETFAMILY"),
+        }
+    }
+
+    /// Encodes and sends one request; returns its sequence number.
+    fn send_request(&mut self, req: &IpvsRequest<'_>) -> Result<u32> {
+        let seq = self.seq.wrapping_add(1);
+        self.sbuf.clear();
+        req.encode(&mut self.sbuf, self.family, seq, 0)?;
+        self.seq = seq;
+        self.transport.send(&self.sbuf)?;
+        Ok(seq)
+    }
+
+    /// Collects the data messages answering `seq` until its
+    /// acknowledgement, decoding each with `decode`.
+    fn await_reply<T>(
+        &mut self,
+        seq: u32,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut bad: Option<DecodeError> = None;
+        loop {
+            self.transport.recv(&mut self.rbuf)?;
+            for m in messages(&self.rbuf) {
+                let m = m?;
+                if m.header.seq != seq {
+                    continue;
+                }
+                match m.body {
+                    Body::Data(p) => match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
+                        Ok(v) => out.push(v),
+                        Err(e) => {
+                            bad.get_or_insert(e);
+                        }
+                    },
+                    Body::Ack => {
+                        return match bad {
+                            Some(e) => Err(e.into()),
+                            None => Ok(out),
+                        }
+                    }
+                    Body::Error { errno } => return Err(Error::Kernel { errno }),
+                    Body::Done { .. } | Body::Control(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Sends a request that is answered by an acknowledgement only.
+    fn ack(&mut self, req: IpvsRequest<'_>) -> Result<()> {
+        let seq = self.send_request(&req)?;
+        self.await_reply(seq, |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Runs a dump, redoing it while the kernel flags it interrupted.
+    fn dump<T>(
+        &mut self,
+        req: IpvsRequest<'_>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>> {
+        for _ in 0..MAX_DUMP_ATTEMPTS {
+            let seq = self.send_request(&req)?;
+            let mut out = Vec::new();
+            let mut bad: Option<DecodeError> = None;
+            let mut interrupted = false;
+            // Read to the end even after a decoding error: an unfinished
+            // dump would make the kernel refuse the next one (EBUSY).
+            'parts: loop {
+                self.transport.recv(&mut self.rbuf)?;
+                for m in messages(&self.rbuf) {
+                    let m = m?;
+                    if m.header.seq != seq {
+                        continue;
+                    }
+                    if m.header.flags & NLM_F_DUMP_INTR != 0 {
+                        interrupted = true;
+                    }
+                    match m.body {
+                        Body::Data(p) => {
+                            if interrupted {
+                                continue;
+                            }
+                            match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
+                                Ok(v) => out.push(v),
+                                Err(e) => {
+                                    bad.get_or_insert(e);
+                                }
+                            }
+                        }
+                        Body::Done { errno } if errno != 0 => return Err(Error::Kernel { errno }),
+                        Body::Done { .. } | Body::Ack => break 'parts,
+                        Body::Error { errno } => return Err(Error::Kernel { errno }),
+                        Body::Control(_) => {}
+                    }
+                }
+            }
+            if interrupted {
+                continue;
+            }
+            return match bad {
+                Some(e) => Err(e.into()),
+                None => Ok(out),
+            };
+        }
+        Err(Error::DumpInterrupted {
+            attempts: MAX_DUMP_ATTEMPTS,
+        })
+    }
+
+    /// IPVS version and connection table size (`GET_INFO`).
+    pub fn info(&mut self) -> Result<Info> {
+        let seq = self.send_request(&IpvsRequest::GetInfo)?;
+        one(self.await_reply(seq, ipvs::decode_info)?, "GET_INFO")
+    }
+
+    /// Every service, in kernel order (`GET_SERVICE` dump).
+    pub fn services(&mut self) -> Result<Vec<Service>> {
+        self.dump(IpvsRequest::GetServices, ipvs::decode_service)
+    }
+
+    /// The kernel's current version of one service, found by its key
+    /// (`GET_SERVICE` doit, as ipvsadm sends it); `ESRCH` if absent.
+    pub fn service(&mut self, svc: &Service) -> Result<Service> {
+        let seq = self.send_request(&IpvsRequest::GetService(&svc.key))?;
+        one(self.await_reply(seq, ipvs::decode_service)?, "GET_SERVICE")
+    }
+
+    /// The destinations of a service, in kernel order (`GET_DEST` dump;
+    /// an unknown service gives an empty list).
+    pub fn dests(&mut self, svc: &Service) -> Result<Vec<Dest>> {
+        let family = svc.key.family();
+        self.dump(IpvsRequest::GetDests(&svc.key), |a| {
+            ipvs::decode_dest(a, family)
+        })
+    }
+
+    /// Adds a service (`NEW_SERVICE`).
+    pub fn add_service(&mut self, svc: &Service) -> Result<()> {
+        self.ack(IpvsRequest::NewService(svc))
+    }
+
+    /// Replaces a service's settings (`SET_SERVICE`).
+    pub fn edit_service(&mut self, svc: &Service) -> Result<()> {
+        self.ack(IpvsRequest::SetService(svc))
+    }
+
+    /// Deletes a service and its destinations (`DEL_SERVICE`).
+    pub fn del_service(&mut self, svc: &Service) -> Result<()> {
+        self.ack(IpvsRequest::DelService(svc))
+    }
+
+    /// Adds a destination (`NEW_DEST`).
+    pub fn add_dest(&mut self, svc: &Service, dest: &Dest) -> Result<()> {
+        self.ack(IpvsRequest::NewDest(svc, dest))
+    }
+
+    /// Replaces a destination's settings (`SET_DEST`).
+    pub fn edit_dest(&mut self, svc: &Service, dest: &Dest) -> Result<()> {
+        self.ack(IpvsRequest::SetDest(svc, dest))
+    }
+
+    /// Deletes a destination (`DEL_DEST`).
+    pub fn del_dest(&mut self, svc: &Service, dest: &Dest) -> Result<()> {
+        self.ack(IpvsRequest::DelDest(svc, dest))
+    }
+
+    /// Deletes every service (`FLUSH`).
+    pub fn flush(&mut self) -> Result<()> {
+        self.ack(IpvsRequest::Flush)
+    }
+
+    /// Zeroes the counters of one service, or of everything (`ZERO`).
+    pub fn zero(&mut self, svc: Option<&Service>) -> Result<()> {
+        self.ack(IpvsRequest::Zero(svc))
+    }
+
+    /// The connection timeouts (`GET_CONFIG`).
+    pub fn timeouts(&mut self) -> Result<Timeouts> {
+        let seq = self.send_request(&IpvsRequest::GetConfig)?;
+        one(self.await_reply(seq, ipvs::decode_timeouts)?, "GET_CONFIG")
+    }
+
+    /// Sets the connection timeouts; zero values are left unchanged
+    /// (`SET_CONFIG`).
+    pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<()> {
+        self.ack(IpvsRequest::SetConfig(t))
+    }
+
+    /// The running sync daemons (`GET_DAEMON` dump).
+    pub fn daemons(&mut self) -> Result<Vec<Daemon>> {
+        self.dump(IpvsRequest::GetDaemons, ipvs::decode_daemon)
+    }
+
+    /// Starts a sync daemon (`NEW_DAEMON`).
+    pub fn start_daemon(&mut self, d: &Daemon) -> Result<()> {
+        self.ack(IpvsRequest::NewDaemon(d))
+    }
+
+    /// Stops a sync daemon (`DEL_DAEMON`; ipvsadm passes an empty
+    /// interface name).
+    pub fn stop_daemon(&mut self, d: &Daemon) -> Result<()> {
+        self.ack(IpvsRequest::DelDaemon(d))
+    }
+
+    /// Runs one write operation.
+    pub fn execute(&mut self, req: &Request) -> Result<()> {
+        self.ack(req.to_wire())
+    }
+
+    /// Runs many write operations with as few datagrams as the limits
+    /// allow. Each request keeps its own sequence number and
+    /// acknowledgement; the kernel processes them in order and goes on
+    /// after a failed one. Returns one result per request, in order.
+    ///
+    /// The outer error (I/O, malformed reply) means the outcome of the
+    /// requests in flight is unknown.
+    pub fn batch(&mut self, reqs: &[Request]) -> Result<Vec<Result<(), Error>>, Error> {
+        let mut results: Vec<Option<Result<(), Error>>> = reqs.iter().map(|_| None).collect();
+        let mut next = 0;
+        while next < reqs.len() {
+            self.sbuf.clear();
+            let first_seq = self.seq.wrapping_add(1);
+            // pending[k] is the index of the request sent with first_seq + k.
+            let mut pending: Vec<usize> = Vec::new();
+            while let Some(req) = reqs.get(next) {
+                if pending.len() >= self.max_batch_messages {
+                    break;
+                }
+                let mark = self.sbuf.len();
+                let seq = self.seq.wrapping_add(1);
+                match req.to_wire().encode(&mut self.sbuf, self.family, seq, 0) {
+                    Ok(_) => {
+                        if self.sbuf.len() > self.max_batch_bytes && !pending.is_empty() {
+                            self.sbuf.truncate(mark);
+                            break;
+                        }
+                        self.seq = seq;
+                        pending.push(next);
+                    }
+                    Err(e) => {
+                        if let Some(slot) = results.get_mut(next) {
+                            *slot = Some(Err(e.into()));
+                        }
+                    }
+                }
+                next += 1;
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            self.transport.send(&self.sbuf)?;
+            let mut outstanding = pending.len();
+            while outstanding > 0 {
+                self.transport.recv(&mut self.rbuf)?;
+                for m in messages(&self.rbuf) {
+                    let m = m?;
+                    let offset = m.header.seq.wrapping_sub(first_seq) as usize;
+                    let Some(&idx) = pending.get(offset) else {
+                        continue;
+                    };
+                    let r = match m.body {
+                        Body::Ack => Ok(()),
+                        Body::Error { errno } => Err(Error::Kernel { errno }),
+                        _ => continue,
+                    };
+                    if let Some(slot @ None) = results.get_mut(idx) {
+                        *slot = Some(r);
+                        outstanding -= 1;
+                    }
+                }
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Error::Decode(DecodeError::MissingReply("batch")))))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DaemonState, Family, FwdMethod, Protocol, ServiceKey, Stats};
+    use crate::wire::ipvs::{
+        encode_daemon_reply, encode_dest_reply, encode_info_reply, encode_service_reply,
+        encode_timeouts_reply, Cmd, ReplyHeader,
+    };
+    use crate::wire::netlink::{
+        encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_MULTI,
+    };
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    const FAM: u16 = 0x1c;
+
+    type Responder = Box<dyn FnMut(&Parsed) -> Vec<Vec<u8>> + Send>;
+
+    /// One request message as the fake kernel saw it.
+    #[derive(Debug, Clone)]
+    struct Parsed {
+        header: NlHeader,
+        cmd: u8,
+        bytes: Vec<u8>,
+    }
+
+    /// A scripted kernel: answers the controller itself and hands every
+    /// IPVS request to `responder`, which returns the datagrams to queue.
+    struct Fake {
+        responder: Responder,
+        queue: Arc<Mutex<VecDeque<Vec<u8>>>>,
+        sent: Arc<Mutex<Vec<Vec<u8>>>>,
+        ctrl_errno: i32,
+        batch_messages: usize,
+    }
+
+    impl Transport for Fake {
+        fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+            self.sent.lock().unwrap().push(datagram.to_vec());
+            let mut rest = datagram;
+            while let Some(h) = NlHeader::parse(rest) {
+                let len = h.len as usize;
+                let bytes = rest[..len].to_vec();
+                rest = &rest[crate::wire::netlink::align(len).min(rest.len())..];
+                let cmd = bytes[16];
+                if h.msg_type == GENL_ID_CTRL {
+                    let mut d = Vec::new();
+                    if self.ctrl_errno == 0 {
+                        encode_family_reply(&mut d, h.seq, h.pid, "IPVS", FAM).unwrap();
+                        encode_error(&mut d, &h, 0);
+                    } else {
+                        encode_error(&mut d, &h, self.ctrl_errno);
+                    }
+                    self.queue.lock().unwrap().push_back(d);
+                } else {
+                    assert_eq!(h.msg_type, FAM);
+                    let p = Parsed {
+                        header: h,
+                        cmd,
+                        bytes,
+                    };
+                    let out = (self.responder)(&p);
+                    self.queue.lock().unwrap().extend(out);
+                }
+            }
+            Ok(())
+        }
+
+        fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+            let next = self.queue.lock().unwrap().pop_front();
+            match next {
+                Some(d) => {
+                    *buf = d;
+                    Ok(())
+                }
+                None => Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "fake: nothing queued",
+                )),
+            }
+        }
+
+        fn max_batch_messages(&self) -> usize {
+            self.batch_messages
+        }
+    }
+
+    fn fake(responder: Responder) -> (Client, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let f = Fake {
+            responder,
+            queue: Arc::default(),
+            sent: sent.clone(),
+            ctrl_errno: 0,
+            batch_messages: 1000,
+        };
+        (Client::with_transport(Box::new(f)).unwrap(), sent)
+    }
+
+    fn ack(p: &Parsed) -> Vec<u8> {
+        let mut d = Vec::new();
+        encode_error(&mut d, &p.header, 0);
+        d
+    }
+
+    fn nack(p: &Parsed, errno: i32) -> Vec<u8> {
+        let mut d = Vec::new();
+        encode_error(&mut d, &p.header, errno);
+        d
+    }
+
+    fn multi(p: &Parsed) -> ReplyHeader {
+        ReplyHeader {
+            family: FAM,
+            flags: NLM_F_MULTI,
+            seq: p.header.seq,
+            pid: p.header.pid,
+        }
+    }
+
+    fn single(p: &Parsed) -> ReplyHeader {
+        ReplyHeader {
+            flags: 0,
+            ..multi(p)
+        }
+    }
+
+    fn done(p: &Parsed, flags: u16) -> Vec<u8> {
+        let mut d = Vec::new();
+        encode_done(&mut d, p.header.seq, p.header.pid, flags, 0);
+        d
+    }
+
+    fn svc(n: u8) -> Service {
+        let mut s = Service::new(ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: format!("10.0.0.{n}").parse().unwrap(),
+            port: 80,
+        });
+        s.scheduler = "wlc".into();
+        s.stats = Some(Stats {
+            conns: u64::from(n) << 33,
+            ..Stats::default()
+        });
+        s
+    }
+
+    fn expected(req: IpvsRequest<'_>, seq: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        req.encode(&mut v, FAM, seq, 0).unwrap();
+        v
+    }
+
+    #[test]
+    fn open_resolves_family_once() {
+        let (c, sent) = fake(Box::new(|_| panic!("no IPVS request expected")));
+        assert_eq!(c.family_id(), FAM);
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        let mut want = Vec::new();
+        encode_get_family(&mut want, 1, 0, "IPVS").unwrap();
+        assert_eq!(sent[0], want);
+    }
+
+    #[test]
+    fn family_not_found_and_other_controller_errors() {
+        for (errno, not_found) in [(libc::ENOENT, true), (libc::EPERM, false)] {
+            let f = Fake {
+                responder: Box::new(|_| Vec::new()),
+                queue: Arc::default(),
+                sent: Arc::default(),
+                ctrl_errno: errno,
+                batch_messages: 10,
+            };
+            match Client::with_transport(Box::new(f)) {
+                Err(Error::FamilyNotFound) => assert!(not_found),
+                Err(Error::Kernel { errno: e }) => {
+                    assert!(!not_found);
+                    assert_eq!(e, errno);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn info_ignores_stray_messages() {
+        let (mut c, sent) = fake(Box::new(|p| {
+            assert_eq!(p.cmd, Cmd::GetInfo.to_raw());
+            let mut stray = Vec::new();
+            let other = ReplyHeader {
+                seq: p.header.seq.wrapping_add(100),
+                ..single(p)
+            };
+            let bogus = Info {
+                version: 1,
+                conn_tab_size: 1,
+            };
+            encode_info_reply(&mut stray, &other, &bogus).unwrap();
+            let mut d = Vec::new();
+            let info = Info {
+                version: 0x010201,
+                conn_tab_size: 4096,
+            };
+            encode_info_reply(&mut d, &single(p), &info).unwrap();
+            // A stray datagram, then reply and ack in one datagram.
+            d.extend(ack(p));
+            vec![stray, d]
+        }));
+        let i = c.info().unwrap();
+        assert_eq!((i.version, i.conn_tab_size), (0x010201, 4096));
+        assert_eq!(sent.lock().unwrap()[1], expected(IpvsRequest::GetInfo, 2));
+    }
+
+    #[test]
+    fn reply_without_data_is_a_decode_error() {
+        let (mut c, _) = fake(Box::new(|p| vec![ack(p)]));
+        assert!(matches!(
+            c.timeouts(),
+            Err(Error::Decode(DecodeError::MissingReply("GET_CONFIG")))
+        ));
+    }
+
+    #[test]
+    fn timeouts_round_trip() {
+        let t = Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        };
+        let (mut c, sent) = fake(Box::new(move |p| {
+            let mut d = Vec::new();
+            if p.cmd == Cmd::GetConfig.to_raw() {
+                encode_timeouts_reply(&mut d, &single(p), &t).unwrap();
+            }
+            d.extend(ack(p));
+            vec![d]
+        }));
+        assert_eq!(c.timeouts().unwrap(), t);
+        c.set_timeouts(&t).unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent[1], expected(IpvsRequest::GetConfig, 2));
+        assert_eq!(sent[2], expected(IpvsRequest::SetConfig(&t), 3));
+    }
+
+    #[test]
+    fn services_dump_over_several_datagrams() {
+        let (mut c, sent) = fake(Box::new(|p| {
+            assert_eq!(p.header.flags, 0x305);
+            let mut out = Vec::new();
+            for pair in [[1u8, 2], [3, 4]] {
+                let mut d = Vec::new();
+                for n in pair {
+                    encode_service_reply(&mut d, &multi(p), &svc(n)).unwrap();
+                }
+                out.push(d);
+            }
+            out.push(done(p, 0));
+            out
+        }));
+        let got = c.services().unwrap();
+        assert_eq!(got, (1..=4).map(svc).collect::<Vec<_>>());
+        assert_eq!(got[3].stats.unwrap().conns, 4 << 33);
+        assert_eq!(
+            sent.lock().unwrap()[1],
+            expected(IpvsRequest::GetServices, 2)
+        );
+    }
+
+    #[test]
+    fn interrupted_dump_is_redone() {
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
+            let mut d = Vec::new();
+            let mut h = multi(p);
+            if attempt == 1 {
+                h.flags |= NLM_F_DUMP_INTR;
+                encode_service_reply(&mut d, &h, &svc(9)).unwrap();
+            } else {
+                encode_service_reply(&mut d, &h, &svc(1)).unwrap();
+            }
+            vec![d, done(p, 0)]
+        }));
+        assert_eq!(c.services().unwrap(), vec![svc(1)]);
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[2], expected(IpvsRequest::GetServices, 3));
+    }
+
+    #[test]
+    fn interrupted_dump_gives_up() {
+        let (mut c, sent) = fake(Box::new(|p| vec![done(p, NLM_F_DUMP_INTR)]));
+        let e = c.daemons().unwrap_err();
+        assert!(matches!(e, Error::DumpInterrupted { attempts: 10 }));
+        assert_eq!(e.errno(), Some(libc::EINTR));
+        assert_eq!(sent.lock().unwrap().len(), 11);
+    }
+
+    #[test]
+    fn dump_errors() {
+        let (mut c, _) = fake(Box::new(|p| vec![nack(p, libc::EPERM)]));
+        let e = c.services().unwrap_err();
+        assert!(matches!(e, Error::Kernel { errno } if errno == libc::EPERM));
+        assert_eq!(e.errno(), Some(libc::EPERM));
+
+        let (mut c, _) = fake(Box::new(|p| {
+            let mut d = Vec::new();
+            encode_done(&mut d, p.header.seq, 0, 0, libc::EMSGSIZE);
+            vec![d]
+        }));
+        assert_eq!(c.services().unwrap_err().errno(), Some(libc::EMSGSIZE));
+    }
+
+    #[test]
+    fn dump_with_bad_part_reads_to_the_end() {
+        let queue: Arc<Mutex<VecDeque<Vec<u8>>>> = Arc::default();
+        let f = Fake {
+            responder: Box::new(|p| {
+                let mut d = Vec::new();
+                // A part without the SERVICE nest, then a good one.
+                crate::wire::netlink::MessageBuilder::genl(
+                    &mut d,
+                    FAM,
+                    NLM_F_MULTI,
+                    p.header.seq,
+                    0,
+                    1,
+                    1,
+                )
+                .finish()
+                .unwrap();
+                encode_service_reply(&mut d, &multi(p), &svc(1)).unwrap();
+                vec![d, done(p, 0)]
+            }),
+            queue: queue.clone(),
+            sent: Arc::default(),
+            ctrl_errno: 0,
+            batch_messages: 10,
+        };
+        let mut c = Client::with_transport(Box::new(f)).unwrap();
+        assert!(matches!(
+            c.services(),
+            Err(Error::Decode(DecodeError::MissingAttribute { .. }))
+        ));
+        // Everything up to NLMSG_DONE was read.
+        assert!(queue.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_datagram_is_an_error() {
+        let (mut c, _) = fake(Box::new(|_| vec![vec![1, 2, 3, 4, 5]]));
+        assert!(matches!(
+            c.flush(),
+            Err(Error::Decode(DecodeError::TruncatedHeader { .. }))
+        ));
+    }
+
+    #[test]
+    fn dests_use_the_service_family() {
+        let d = {
+            let mut d = Dest::new("2001:db8::7".parse().unwrap(), 443);
+            d.fwd = FwdMethod::Masq;
+            d.active_conns = 3;
+            d
+        };
+        let d2 = d.clone();
+        let f6 = Service::new(ServiceKey::Fwmark {
+            family: Family::Inet6,
+            mark: 5,
+        });
+        let (mut c, sent) = fake(Box::new(move |p| {
+            assert_eq!(p.cmd, Cmd::GetDest.to_raw());
+            let mut d = Vec::new();
+            encode_dest_reply(&mut d, &multi(p), &d2).unwrap();
+            // Drop ADDR_FAMILY (the last attribute before the counters
+            // is ADDR_FAMILY; without stats it is the last one).
+            let n = d.len();
+            d.truncate(n - 8);
+            let len = (n - 8) as u32;
+            d[..4].copy_from_slice(&len.to_ne_bytes());
+            let nest = (len - 20) as u16;
+            d[20..22].copy_from_slice(&nest.to_ne_bytes());
+            d.extend(done(p, 0));
+            vec![d]
+        }));
+        assert_eq!(c.dests(&f6).unwrap(), vec![d]);
+        assert_eq!(
+            sent.lock().unwrap()[1],
+            expected(IpvsRequest::GetDests(&f6.key), 2)
+        );
+    }
+
+    #[test]
+    fn one_service_by_key() {
+        let mut asked = svc(7);
+        asked.scheduler = "rr".into();
+        asked.timeout = 300;
+        let (mut c, sent) = fake(Box::new(|p| {
+            let mut d = Vec::new();
+            encode_service_reply(&mut d, &single(p), &svc(7)).unwrap();
+            vec![d, ack(p)]
+        }));
+        assert_eq!(c.service(&asked).unwrap(), svc(7));
+        assert_eq!(
+            sent.lock().unwrap()[1],
+            expected(IpvsRequest::GetService(&asked.key), 2)
+        );
+    }
+
+    #[test]
+    fn write_operations_send_ipvsadm_requests_and_carry_errno() {
+        let (mut c, sent) = fake(Box::new(|p| {
+            if p.cmd == Cmd::DelService.to_raw() {
+                vec![nack(p, libc::ESRCH)]
+            } else {
+                vec![ack(p)]
+            }
+        }));
+        let s = svc(1);
+        let d = Dest::new("10.1.1.1".parse().unwrap(), 80);
+        let dm = Daemon {
+            state: DaemonState::Master,
+            mcast_ifn: "eth0".into(),
+            syncid: 1,
+            sync_maxlen: 0,
+            mcast_group: None,
+            mcast_port: 0,
+            mcast_ttl: 0,
+        };
+        c.add_service(&s).unwrap();
+        c.edit_service(&s).unwrap();
+        let e = c.del_service(&s).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ESRCH));
+        c.add_dest(&s, &d).unwrap();
+        c.edit_dest(&s, &d).unwrap();
+        c.del_dest(&s, &d).unwrap();
+        c.zero(None).unwrap();
+        c.zero(Some(&s)).unwrap();
+        c.flush().unwrap();
+        c.start_daemon(&dm).unwrap();
+        c.stop_daemon(&dm).unwrap();
+        c.execute(&Request::Flush).unwrap();
+        let want = [
+            IpvsRequest::NewService(&s),
+            IpvsRequest::SetService(&s),
+            IpvsRequest::DelService(&s),
+            IpvsRequest::NewDest(&s, &d),
+            IpvsRequest::SetDest(&s, &d),
+            IpvsRequest::DelDest(&s, &d),
+            IpvsRequest::Zero(None),
+            IpvsRequest::Zero(Some(&s)),
+            IpvsRequest::Flush,
+            IpvsRequest::NewDaemon(&dm),
+            IpvsRequest::DelDaemon(&dm),
+            IpvsRequest::Flush,
+        ];
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1 + want.len());
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(sent[i + 1], expected(*w, i as u32 + 2), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn daemons_dump() {
+        let dm = Daemon {
+            state: DaemonState::Backup,
+            mcast_ifn: "eth1".into(),
+            syncid: 4,
+            sync_maxlen: 1452,
+            mcast_group: Some("224.0.0.81".parse().unwrap()),
+            mcast_port: 8848,
+            mcast_ttl: 1,
+        };
+        let dm2 = dm.clone();
+        let (mut c, _) = fake(Box::new(move |p| {
+            let mut d = Vec::new();
+            encode_daemon_reply(&mut d, &multi(p), &dm2).unwrap();
+            encode_done(&mut d, p.header.seq, 0, 0, 0);
+            vec![d]
+        }));
+        assert_eq!(c.daemons().unwrap(), vec![dm]);
+    }
+
+    fn batch_reqs() -> Vec<Request> {
+        let s = svc(1);
+        vec![
+            Request::AddService(s.clone()),
+            Request::AddDest(s.clone(), Dest::new("10.1.1.1".parse().unwrap(), 80)),
+            Request::AddDest(s.clone(), Dest::new("10.1.1.2".parse().unwrap(), 80)),
+            Request::EditService(s.clone()),
+            Request::Zero(None),
+        ]
+    }
+
+    #[test]
+    fn batch_in_one_datagram_with_a_failure_in_the_middle() {
+        let (mut c, sent) = fake(Box::new(|p| {
+            if p.bytes.windows(4).any(|w| w == [10, 1, 1, 2]) {
+                vec![nack(p, libc::EEXIST)]
+            } else {
+                vec![ack(p)]
+            }
+        }));
+        let reqs = batch_reqs();
+        let res = c.batch(&reqs).unwrap();
+        let errnos: Vec<Option<i32>> = res
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.errno().unwrap()))
+            .collect();
+        assert_eq!(errnos, vec![None, None, Some(libc::EEXIST), None, None]);
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 2, "one datagram for the whole batch");
+        let mut want = Vec::new();
+        for (i, r) in reqs.iter().enumerate() {
+            r.to_wire().encode(&mut want, FAM, i as u32 + 2, 0).unwrap();
+        }
+        assert_eq!(sent[1], want);
+        // Sequence numbers go on after the batch.
+        drop(sent);
+        c.flush().unwrap();
+    }
+
+    #[test]
+    fn batch_split_by_limits_and_acks_out_of_order() {
+        // Acks come back in one datagram per request chunk, reversed, with
+        // a stray ack of an old sequence number first.
+        let (mut c, sent) = fake(Box::new(|p| vec![ack(p)]));
+        let (mut c2, sent2) = {
+            let mut held: Vec<Vec<u8>> = Vec::new();
+            let sent = Arc::new(Mutex::new(Vec::new()));
+            let f = Fake {
+                responder: Box::new(move |p| {
+                    held.push(ack(p));
+                    if held.len() == 2 {
+                        let mut d = Vec::new();
+                        let stray = NlHeader { seq: 1, ..p.header };
+                        encode_error(&mut d, &stray, libc::EINVAL);
+                        for a in held.drain(..).rev() {
+                            d.extend(a);
+                        }
+                        vec![d]
+                    } else {
+                        Vec::new()
+                    }
+                }),
+                queue: Arc::default(),
+                sent: sent.clone(),
+                ctrl_errno: 0,
+                batch_messages: 2,
+            };
+            (Client::with_transport(Box::new(f)).unwrap(), sent)
+        };
+        let mut reqs = batch_reqs();
+        reqs.push(Request::Flush);
+        // By bytes: every request alone.
+        c.set_batch_limits(1, 100);
+        assert!(c.batch(&reqs).unwrap().iter().all(|r| r.is_ok()));
+        assert_eq!(sent.lock().unwrap().len(), 1 + reqs.len());
+        // By message count from the transport: pairs.
+        let res = c2.batch(&reqs).unwrap();
+        assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+        let sent2 = sent2.lock().unwrap();
+        assert_eq!(sent2.len(), 1 + 3);
+        assert_eq!(messages(&sent2[3]).count(), 2);
+    }
+
+    #[test]
+    fn batch_of_nothing() {
+        let (mut c, sent) = fake(Box::new(|_| panic!()));
+        assert!(c.batch(&[]).unwrap().is_empty());
+        assert_eq!(sent.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn batch_encoding_failure_is_per_request() {
+        let (mut c, sent) = fake(Box::new(|p| vec![ack(p)]));
+        let mut bad = svc(2);
+        bad.scheduler = "x".repeat(70_000);
+        let reqs = vec![
+            Request::AddService(svc(1)),
+            Request::AddService(bad),
+            Request::AddService(svc(3)),
+        ];
+        let res = c.batch(&reqs).unwrap();
+        assert!(res[0].is_ok() && res[2].is_ok());
+        assert!(matches!(res[1], Err(Error::Encode(_))));
+        let sent = sent.lock().unwrap();
+        assert_eq!(messages(&sent[1]).count(), 2);
+        let seqs: Vec<u32> = messages(&sent[1]).map(|m| m.unwrap().header.seq).collect();
+        assert_eq!(seqs, vec![2, 3]);
+    }
+
+    #[test]
+    fn errno_mapping() {
+        assert_eq!(Error::Kernel { errno: 17 }.errno(), Some(17));
+        assert_eq!(Error::Io(io::Error::from_raw_os_error(1)).errno(), Some(1));
+        assert_eq!(Error::Io(io::Error::other("x")).errno(), None);
+        assert_eq!(Error::FamilyNotFound.errno(), None);
+        assert_eq!(
+            Error::Kernel { errno: libc::ESRCH }.to_string(),
+            "kernel error: No such process (os error 3)"
+        );
+    }
+
+    /// The real socket against the real kernel: the controller resolves
+    /// its own family, and a controller dump (many families, usually more
+    /// than one datagram) ends with NLMSG_DONE.
+    #[test]
+    fn real_socket_talks_to_the_controller() {
+        let Ok(mut s) = NetlinkSocket::open() else {
+            eprintln!("no netlink socket here; skipped");
+            return;
+        };
+        assert!(s.rcvbuf() > 0);
+        let mut buf = Vec::new();
+        encode_get_family(&mut buf, 7, 0, "nlctrl").unwrap();
+        s.send(&buf).unwrap();
+        let mut r = Vec::new();
+        let mut id = None;
+        let mut acked = false;
+        while !acked {
+            s.recv(&mut r).unwrap();
+            for m in messages(&r) {
+                let m = m.unwrap();
+                assert_eq!(m.header.seq, 7);
+                match m.body {
+                    Body::Data(p) => {
+                        id = Some(decode_family_id(GenlMsg::parse(p).unwrap().attrs).unwrap())
+                    }
+                    Body::Ack => acked = true,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(id, Some(GENL_ID_CTRL));
+
+        buf.clear();
+        let mut b = crate::wire::netlink::MessageBuilder::genl(
+            &mut buf,
+            GENL_ID_CTRL,
+            0x305,
+            8,
+            0,
+            crate::wire::netlink::CTRL_CMD_GETFAMILY,
+            1,
+        );
+        b.put_raw(&[]);
+        b.finish().unwrap();
+        s.send(&buf).unwrap();
+        let mut families = 0;
+        'dump: loop {
+            s.recv(&mut r).unwrap();
+            for m in messages(&r) {
+                match m.unwrap().body {
+                    Body::Data(_) => families += 1,
+                    Body::Done { errno: 0 } => break 'dump,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(families >= 1);
+    }
+
+    /// On a machine without IPVS (like the development machine) opening
+    /// fails with FamilyNotFound; with IPVS it succeeds.
+    #[test]
+    fn open_here() {
+        match Client::open() {
+            Ok(c) => assert_ne!(c.family_id(), 0),
+            Err(Error::FamilyNotFound) => {}
+            Err(Error::Io(e)) => eprintln!("no netlink here: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
