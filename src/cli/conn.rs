@@ -269,3 +269,244 @@ pub fn list_connections(
     w.flush()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::resolve::{NumericResolver, StaticResolver};
+    use std::io::Cursor;
+
+    const HEADER: &str =
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n";
+
+    fn run(input: &str, opts: ListOptions, res: &dyn Resolver) -> Result<String, ConnError> {
+        let mut out = Vec::new();
+        list_connections(Cursor::new(input.as_bytes()), &mut out, &opts, res)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn numeric() -> ListOptions {
+        ListOptions {
+            numeric: true,
+            connection: true,
+            ..ListOptions::default()
+        }
+    }
+
+    fn persistent() -> ListOptions {
+        ListOptions {
+            persistent_conn: true,
+            ..numeric()
+        }
+    }
+
+    // Kernel-format fixture lines (`%-3s %08X %04X %08X %04X %08X %04X
+    // %-11s %7u`, plus ` PENAME PEDATA`).
+    const TCP_LINE: &str = "TCP C0A80164 D431 0A000001 0050 C0A80102 0050 ESTABLISHED     899\n";
+    const SCTP_LINE: &str = "SCTP 0A000002 0BB8 0A000002 0F1C 0A000003 0F1C ESTABLISHED    3600\n";
+    const UDP_PE_LINE: &str =
+        "UDP 7F000001 1234 0A000063 13C4 7F000001 13C4 UDP             299 sip 1234@example\n";
+
+    const TITLE: &str = "IPVS connection entries\n\
+        pro expire state       source             virtual            destination\n";
+    const TITLE_PE: &str = "IPVS connection entries\n\
+        pro expire state       source             virtual            destination        pe name          pe_data\n";
+
+    #[test]
+    fn rows_match_reference_samples() {
+        let input = format!("{HEADER}{TCP_LINE}{SCTP_LINE}");
+        let got = run(&input, numeric(), &NumericResolver).unwrap();
+        // Reference §2.9 [verified] rows.
+        assert_eq!(
+            got,
+            format!(
+                "{TITLE}\
+                 TCP 14:59  ESTABLISHED 192.168.1.100:54321 10.0.0.1:80        192.168.1.2:80\n\
+                 SCTP 60:00  ESTABLISHED 10.0.0.2:3000      10.0.0.2:3868      10.0.0.3:3868\n"
+            )
+        );
+    }
+
+    #[test]
+    fn persistent_conn_rows() {
+        let input = format!("{HEADER}{UDP_PE_LINE}{TCP_LINE}");
+        let got = run(&input, persistent(), &NumericResolver).unwrap();
+        // Reference §2.9 [verified] pe row; a row without pe fields keeps
+        // the short form.
+        assert_eq!(
+            got,
+            format!(
+                "{TITLE_PE}\
+                 UDP 04:59  UDP         127.0.0.1:4660     10.0.0.99:5060     127.0.0.1:5060   sip                1234@example\n\
+                 TCP 14:59  ESTABLISHED 192.168.1.100:54321 10.0.0.1:80        192.168.1.2:80\n"
+            )
+        );
+        // Without --persistent-conn the pe fields are not shown.
+        let got = run(&input, numeric(), &NumericResolver).unwrap();
+        assert!(got.contains(
+            "\nUDP 04:59  UDP         127.0.0.1:4660     10.0.0.99:5060     127.0.0.1:5060\n"
+        ));
+    }
+
+    #[test]
+    fn empty_input_is_unexpected() {
+        let err = run("", numeric(), &NumericResolver).unwrap_err();
+        assert!(matches!(err, ConnError::UnexpectedInput));
+        assert_eq!(
+            err.to_string(),
+            "unexpected input from /proc/net/ip_vs_conn"
+        );
+        assert_eq!(
+            ConnError::CannotOpen.to_string(),
+            "cannot open file /proc/net/ip_vs_conn"
+        );
+        // A header alone gives the titles and no rows.
+        assert_eq!(run(HEADER, numeric(), &NumericResolver).unwrap(), TITLE);
+    }
+
+    #[test]
+    fn ipv6_and_mixed_family_and_names() {
+        let input = format!(
+            "{HEADER}TCP 2001:0db8:0000:0000:0000:0000:0000:0064 D431 2001:0db8:0000:0000:0000:0000:0000:0001 0050 0A000005 0050 SYN_RECV          59\n\
+             TCP 0A000002 0401 0A000001 0050 2001:0db8:0000:0000:0000:0000:0000:0002 01BB CLOSE        6001\n\
+             UDP 10.1.2.3 0035 10.0.0.1 0035 10.0.0.9 0035 UDP                 0\n"
+        );
+        let got = run(&input, numeric(), &NumericResolver).unwrap();
+        let rows: Vec<&str> = got.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "TCP 00:59  SYN_RECV    [2001:db8::64]:54321 [2001:db8::1]:80   10.0.0.5:80",
+                "TCP 100:01 CLOSE       10.0.0.2:1025      10.0.0.1:80        [2001:db8::2]:443",
+                "UDP 00:00  UDP         10.1.2.3:53        10.0.0.1:53        10.0.0.9:53",
+            ]
+        );
+        let res = StaticResolver::new()
+            .with_host("client", IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))
+            .with_service("domain", 53, Protocol::Udp)
+            .with_service("http", 80, Protocol::Tcp);
+        let opts = ListOptions {
+            numeric: false,
+            ..numeric()
+        };
+        let got = run(&input, opts, &res).unwrap();
+        assert!(got.contains(
+            "\nUDP 00:00  UDP         client:domain      10.0.0.1:domain    10.0.0.9:domain\n"
+        ));
+        assert!(got.contains(" [2001:db8::1]:http "));
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let input = format!("{HEADER}\n   \nTCP 0A000001 zz\n{TCP_LINE}");
+        let got = run(&input, numeric(), &NumericResolver).unwrap();
+        assert_eq!(got.lines().count(), 3);
+        assert!(got.ends_with("192.168.1.2:80\n"));
+        // Last line without a newline, and CRLF endings, still count.
+        let row = TCP_LINE.trim_end();
+        let input = format!("{HEADER}{row}\r\n{row}");
+        let got = run(&input, numeric(), &NumericResolver).unwrap();
+        let expected =
+            "TCP 14:59  ESTABLISHED 192.168.1.100:54321 10.0.0.1:80        192.168.1.2:80\n";
+        assert_eq!(got, format!("{TITLE}{expected}{expected}"));
+    }
+
+    #[test]
+    fn non_utf8_pe_data_passes_through() {
+        let mut input = HEADER.as_bytes().to_vec();
+        input.extend_from_slice(
+            b"UDP 7F000001 1234 0A000063 13C4 7F000001 13C4 UDP             299 sip \xff\xfe\n",
+        );
+        let mut out = Vec::new();
+        list_connections(
+            Cursor::new(input),
+            &mut out,
+            &persistent(),
+            &NumericResolver,
+        )
+        .unwrap();
+        assert!(out.ends_with(b"sip                \xff\xfe\n"));
+    }
+
+    #[test]
+    fn streams_large_inputs() {
+        // Rows are produced while reading: a reader that yields many lines
+        // lazily never needs the whole file in memory.
+        struct Lines {
+            left: usize,
+            header_sent: bool,
+        }
+        impl io::Read for Lines {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let line: &[u8] = if !self.header_sent {
+                    self.header_sent = true;
+                    HEADER.as_bytes()
+                } else if self.left > 0 {
+                    self.left -= 1;
+                    TCP_LINE.as_bytes()
+                } else {
+                    return Ok(0);
+                };
+                let n = line.len().min(buf.len());
+                buf[..n].copy_from_slice(&line[..n]);
+                assert_eq!(n, line.len(), "test reader needs a big enough buffer");
+                Ok(n)
+            }
+        }
+        struct Count(usize);
+        impl Write for Count {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0 += buf.iter().filter(|&&b| b == b'\n').count();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let input = io::BufReader::new(Lines {
+            left: 100_000,
+            header_sent: false,
+        });
+        let mut out = Count(0);
+        list_connections(input, &mut out, &numeric(), &NumericResolver).unwrap();
+        assert_eq!(out.0, 100_002);
+    }
+
+    #[test]
+    fn broken_pipe_is_io_error() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+        }
+        let input = format!("{HEADER}{TCP_LINE}");
+        let err = list_connections(
+            Cursor::new(input),
+            &mut Broken,
+            &numeric(),
+            &NumericResolver,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConnError::Io(e) if e.kind() == io::ErrorKind::BrokenPipe));
+    }
+
+    #[test]
+    fn field_parsers() {
+        assert_eq!(strtoul_hex(b"0A000001"), 0x0A00_0001);
+        assert_eq!(strtoul_hex(b"0x1F"), 0x1F);
+        assert_eq!(strtoul_hex(b"zz"), 0);
+        assert_eq!(strtoul_hex(b"FFFFFFFFFFFFFFFFFFFF"), u64::MAX);
+        assert_eq!(parse_port(b"D431"), Some(54321));
+        assert_eq!(parse_port(b"1FFFF"), Some(0xFFFF));
+        assert_eq!(parse_port(b"x"), None);
+        assert_eq!(parse_expire(b"899"), Some(899));
+        assert_eq!(parse_expire(b"-1"), None);
+        assert_eq!(classify(b"0A000001"), AddrForm::V4Hex);
+        assert_eq!(classify(b"10.0.0.1"), AddrForm::V4Text);
+        assert_eq!(classify(b"fe80::1"), AddrForm::V6);
+    }
+}

@@ -429,8 +429,21 @@ fn dest_line(
     line
 }
 
-/// Sort key of a service: (fwmark, family, protocol, address bytes,
-/// port), all compared as unsigned numbers.
+/// An address as the kernel's 16-byte union holds it: IPv4 in the first
+/// four bytes, the rest zero. Comparing these arrays compares addresses
+/// as big-endian numbers, which is what ipvsadm's comparators mean to do.
+fn union_bytes(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            [a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        }
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// Sort key of a service: (fwmark, family, protocol, address, port), all
+/// compared as unsigned numbers.
 fn service_key(svc: &Service) -> (u32, u16, u16, [u8; 16], u16) {
     match svc.key {
         ServiceKey::Fwmark { family, mark } => (mark, family.to_raw(), 0, [0; 16], 0),
@@ -438,31 +451,26 @@ fn service_key(svc: &Service) -> (u32, u16, u16, [u8; 16], u16) {
             protocol,
             addr,
             port,
-        } => {
-            let mut bytes = [0u8; 16];
-            match addr {
-                IpAddr::V4(v4) => {
-                    if let Some(head) = bytes.get_mut(..4) {
-                        head.copy_from_slice(&v4.octets());
-                    }
-                }
-                IpAddr::V6(v6) => bytes = v6.octets(),
-            }
-            (
-                0,
-                Family::of(&addr).to_raw(),
-                protocol.to_raw(),
-                bytes,
-                port,
-            )
-        }
+        } => (
+            0,
+            Family::of(&addr).to_raw(),
+            protocol.to_raw(),
+            union_bytes(addr),
+            port,
+        ),
     }
 }
 
-/// Sort key of a destination: address (IPv4 before IPv6, then bytes),
-/// then port.
-fn dest_key(dest: &Dest) -> (IpAddr, u16) {
-    (dest.addr, dest.port)
+/// Sort key of a destination: (address, port). Like ipvsadm, the address
+/// family is not compared first, so a mixed-family (tunnel) service
+/// interleaves IPv4 and IPv6 destinations by their leading bytes; the
+/// family only breaks ties, to keep the order total.
+fn dest_key(dest: &Dest) -> ([u8; 16], u16, u16) {
+    (
+        union_bytes(dest.addr),
+        dest.port,
+        Family::of(&dest.addr).to_raw(),
+    )
 }
 
 /// Sorts services, and each service's destinations, the way `-L` and
@@ -1405,6 +1413,24 @@ TCP  192.168.0.10:80                     5  100000K        7    1000M        9
                 "2001:db8::2:1"
             ]
         );
+    }
+
+    #[test]
+    fn mixed_family_destinations_sort_like_ipvsadm() {
+        // ipvsadm compares the leading address words without looking at
+        // the family: 50.0.0.1 (0x32000001) sorts after 2001:db8::
+        // (0x20010db8), 10.0.0.1 before it. No difference wraps here.
+        let mut table = vec![ServiceEntry {
+            service: addr_svc(Protocol::Tcp, v4(1, 1, 1, 1), 80, "wlc"),
+            dests: vec![
+                dest(v4(50, 0, 0, 1), 80, FwdMethod::Tunnel, 1),
+                dest(v6("2001:db8::1"), 80, FwdMethod::Tunnel, 1),
+                dest(v4(10, 0, 0, 1), 80, FwdMethod::Tunnel, 1),
+            ],
+        }];
+        sort_entries(&mut table);
+        let order: Vec<String> = table[0].dests.iter().map(|d| d.addr.to_string()).collect();
+        assert_eq!(order, ["10.0.0.1", "2001:db8::1", "50.0.0.1"]);
     }
 
     #[test]
