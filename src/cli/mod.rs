@@ -1,5 +1,9 @@
 //! The ipvsadm-compatible command line: argument grammar, printers,
 //! command execution and restore.
 
+pub mod addr;
+pub mod flags;
+pub mod help;
 pub mod options;
+pub mod parse;
 pub mod resolve;
