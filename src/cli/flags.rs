@@ -567,12 +567,17 @@ pub fn rules_for(command: Command) -> Option<&'static CommandRules> {
 impl CommandRules {
     /// The rule for one slot.
     pub fn rule(&self, slot: Slot) -> Rule {
-        match self.row.as_bytes().get(slot.index()) {
-            Some(b'+') => Rule::Required,
-            Some(b'x') => Rule::Illegal,
-            Some(b'1') => Rule::OneOf,
-            _ => Rule::Optional,
-        }
+        rule_at(self.row, slot.index())
+    }
+}
+
+/// The rule written at `col` of a row string.
+fn rule_at(row: &str, col: usize) -> Rule {
+    match row.as_bytes().get(col) {
+        Some(b'+') => Rule::Required,
+        Some(b'x') => Rule::Illegal,
+        Some(b'1') => Rule::OneOf,
+        _ => Rule::Optional,
     }
 }
 
@@ -599,14 +604,9 @@ pub fn tunnel_rules(tun_type: TunType) -> (&'static str, &'static str) {
 /// The rule for one slot in a tunnel-table row; slots outside the table
 /// are optional.
 pub fn tunnel_rule(row: &str, slot: Slot) -> Rule {
-    let Some(col) = TUNNEL_SLOTS.iter().position(|s| *s == slot) else {
-        return Rule::Optional;
-    };
-    match row.as_bytes().get(col) {
-        Some(b'+') => Rule::Required,
-        Some(b'x') => Rule::Illegal,
-        Some(b'1') => Rule::OneOf,
-        _ => Rule::Optional,
+    match TUNNEL_SLOTS.iter().position(|s| *s == slot) {
+        Some(col) => rule_at(row, col),
+        None => Rule::Optional,
     }
 }
 

@@ -36,11 +36,15 @@
 //!   `-6 used without -f` (one newline): ipvsadm's `-6 used before -f`
 //!   (two newlines) would be inaccurate once order no longer matters. The
 //!   error is raised as soon as it is certain (`-6` and an address service
-//!   both seen), else after the scan. On an
-//!   IPv4 service a `-M` of digits worth at most 32 is a prefix length.
-//!   A `-M` text that no family accepts is refused during the scan, as
-//!   ipvsadm does; one that only the other family accepts is refused after
-//!   the scan (so later per-option errors on the line win over it).
+//!   both seen), else after the scan. On an IPv4 service a `-M` of digits
+//!   worth at most 32 is a prefix length. A `-M` text that no family
+//!   accepts is refused during the scan, as ipvsadm does; one that only the
+//!   other family accepts is refused after the scan (so later per-option
+//!   errors on the line win over it).
+//!
+//! Not reproduced: popt's `POSIXLY_CORRECT` mode (options end at the first
+//! positional word when that variable is set), because the parser reads no
+//! environment; arguments that are not UTF-8 are read lossily.
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -56,7 +60,8 @@ use crate::model::{
 
 /// Why the command line was refused: what ipvsadm writes to stderr and its
 /// exit status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", stderr.trim_end())]
 pub struct Failure {
     /// Exit status: 2 for validation errors, 255 for popt errors and
     /// "Try ...".
