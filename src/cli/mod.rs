@@ -1,8 +1,13 @@
 //! The ipvsadm-compatible command line: argument grammar, printers,
 //! command execution and restore.
 
+pub mod addr;
 pub mod conn;
 pub mod errors;
+pub mod flags;
+pub mod help;
 pub mod options;
+pub mod parse;
 pub mod print;
 pub mod resolve;
+pub mod run;
