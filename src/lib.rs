@@ -17,5 +17,3 @@ pub mod client;
 pub mod model;
 pub mod sys;
 pub mod wire;
-
-

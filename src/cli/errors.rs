@@ -57,7 +57,8 @@ pub fn ipvs_strerror(op: Op, errno: i32) -> String {
     match errno {
         libc::EPERM => "Permission denied (you must be root)".to_string(),
         libc::EINVAL => {
-            "Invalid operation.  Possibly wrong module version, address not unicast, ...".to_string()
+            "Invalid operation.  Possibly wrong module version, address not unicast, ..."
+                .to_string()
         }
         libc::ENOPROTOOPT => "Protocol not available".to_string(),
         libc::ENOMEM => "Memory allocation problem".to_string(),
@@ -83,8 +84,14 @@ mod tests {
 
     #[test]
     fn specific_messages_depend_on_the_operation() {
-        assert_eq!(ipvs_strerror(Op::DelService, libc::ESRCH), "No such service");
-        assert_eq!(ipvs_strerror(Op::AddDest, libc::ESRCH), "Service not defined");
+        assert_eq!(
+            ipvs_strerror(Op::DelService, libc::ESRCH),
+            "No such service"
+        );
+        assert_eq!(
+            ipvs_strerror(Op::AddDest, libc::ESRCH),
+            "Service not defined"
+        );
         assert_eq!(ipvs_strerror(Op::Generic, libc::ESRCH), "No such process");
         assert_eq!(ipvs_strerror(Op::EditService, libc::EEXIST), "File exists");
         assert_eq!(
@@ -103,6 +110,9 @@ mod tests {
             ipvs_strerror(Op::AddDest, libc::ERANGE),
             "Numerical result out of range"
         );
-        assert_eq!(ipvs_strerror(Op::StartDaemon, libc::ENODEV), "No such device");
+        assert_eq!(
+            ipvs_strerror(Op::StartDaemon, libc::ENODEV),
+            "No such device"
+        );
     }
 }
