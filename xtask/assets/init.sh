@@ -30,7 +30,10 @@ shell)
 command)
     /testbed/agent load-modules
     /bin/sh /testbed/command
-    echo "testbed: exit status $?"
+    rc=$?
+    echo "testbed: exit status $rc"
+    stty -F /dev/ttyS1 raw -echo 2>/dev/null
+    echo "TB:EXIT $rc" >/dev/ttyS1
     ;;
 esac
 sync

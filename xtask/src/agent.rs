@@ -193,7 +193,7 @@ pub fn load_modules_verbose() -> Result<()> {
     let mut bad = 0;
     for m in load_modules() {
         if m.status != "ok" {
-            println!("module {}: {} {}", m.name, m.status, m.detail);
+            println!("module {}: {} ({})", m.name, m.status, m.detail);
         }
         if m.required && m.status != "ok" && m.status != "builtin" {
             bad += 1;

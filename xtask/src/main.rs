@@ -32,7 +32,8 @@ usage:
       --reference         the reference plays every candidate role
       --show              also print outputs of passing tests and the
                           reference transcript of each scenario
-      --timeout SECS      hard limit for one boot (default 900)
+      --timeout SECS      hard limit for one boot (default: 120 s plus
+                          10 s per test booted)
       --cpus N            guest CPUs (default 2; 1 runs scenario sides serially)
   cargo xtask vm [--kernel 6.1|6.12] [--timeout SECS] [-- COMMAND...]
                                         shell (or one command) in the VM
@@ -85,7 +86,7 @@ fn real_main() -> Result<bool> {
                 filter: None,
                 host: true,
                 show: false,
-                boot_timeout: Duration::from_secs(900),
+                boot_timeout: None,
                 cmd_timeout: Duration::from_secs(30),
                 test_timeout: Duration::from_secs(300),
                 cpus: 2,
@@ -98,7 +99,9 @@ fn real_main() -> Result<bool> {
                     "--no-host" => opts.host = false,
                     "--reference" => opts.reference = true,
                     "--show" => opts.show = true,
-                    "--timeout" => opts.boot_timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "--timeout" => {
+                        opts.boot_timeout = Some(parse_secs(&value(&mut args, &a)?, &a)?)
+                    }
                     "--cpus" => {
                         let v = value(&mut args, &a)?;
                         opts.cpus = v

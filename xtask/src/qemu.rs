@@ -111,11 +111,13 @@ pub fn run_streaming(
     Ok(end)
 }
 
-/// Boots with the console on this terminal (for `cargo xtask vm`); ttyS1 is
-/// discarded. With `timeout`, qemu is killed when it runs over.
-pub fn run_interactive(boot: &Boot, timeout: Option<Duration>) -> Result<End> {
+/// Boots with the console on this terminal (for `cargo xtask vm`) and ttyS1
+/// going to `report`. With `timeout`, qemu is killed when it runs over.
+pub fn run_interactive(boot: &Boot, report: &Path, timeout: Option<Duration>) -> Result<End> {
+    fs::write(report, b"")?;
     let mut cmd = boot.base_command();
-    cmd.args(["-nographic", "-serial", "mon:stdio", "-serial", "null"]);
+    cmd.args(["-nographic", "-serial", "mon:stdio", "-serial"])
+        .arg(format!("file:{}", report.display()));
     let mut child = cmd.spawn().context("starting qemu-system-x86_64")?;
     let started = Instant::now();
     loop {

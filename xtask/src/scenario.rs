@@ -365,21 +365,27 @@ pub fn compare(scenario: &Scenario, reference: &[Outcome], candidate: &[Outcome]
     report
 }
 
-/// Renders every step of one side, for `--show` transcripts.
+/// Renders every step of one side, for `--show` transcripts: the command,
+/// its stdin (`in`), stdout (`out`) and stderr (`err`) lines, and its status.
 pub fn transcript(scenario: &Scenario, outcomes: &[Outcome]) -> Vec<String> {
     let state = state_steps();
     let mut lines = Vec::new();
     for (step, o) in scenario.steps.iter().chain(state.iter()).zip(outcomes) {
-        if step.line == 0 {
-            lines.push(format!("$ {}  (final state)", step.source));
+        let suffix = if step.line == 0 {
+            "  (final state)"
         } else {
-            lines.push(format!("$ {}", step.source));
+            ""
+        };
+        lines.push(format!("$ {}{suffix}", step.source));
+        for (tag, data) in [
+            ("in ", step.stdin.as_deref().unwrap_or_default()),
+            ("out", &o.stdout[..]),
+            ("err", &o.stderr[..]),
+        ] {
+            if !data.is_empty() {
+                lines.extend(indent(&diff::quote_lines(data), &format!("  {tag} ")));
+            }
         }
-        if let Some(stdin) = &step.stdin {
-            lines.extend(indent(&diff::quote_lines(stdin), "  stdin:  "));
-        }
-        lines.extend(indent(&diff::quote_lines(&o.stdout), "  stdout: "));
-        lines.extend(indent(&diff::quote_lines(&o.stderr), "  stderr: "));
         lines.push(format!("  {}", o.status));
     }
     lines
@@ -483,6 +489,24 @@ mod tests {
         assert!(report.contains("+ \"x\\n\""), "{report}");
         assert!(report.contains("+ \"boom\\n\""), "{report}");
         assert!(!report.contains("line 1"));
+    }
+
+    #[test]
+    fn transcript_shows_streams_and_status() {
+        let s = parse("-R\n| -C\n").unwrap();
+        let mut outs: Vec<Outcome> = (0..1 + state_steps().len()).map(|_| ok("")).collect();
+        outs[0].stderr = b"oops\n".to_vec();
+        let t = transcript(&s, &outs);
+        assert_eq!(
+            t[..4],
+            [
+                "$ -R",
+                "  in  \"-C\\n\"",
+                "  err \"oops\\n\"",
+                "  exit status 0"
+            ]
+        );
+        assert_eq!(t[4], "$ ipvsadm -S -n  (final state)");
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub struct TestOptions {
     pub host: bool,
     /// Print outputs of passing tests and reference transcripts too.
     pub show: bool,
-    /// Hard limit for one boot.
-    pub boot_timeout: Duration,
+    /// Hard limit for one boot; `None` scales with the number of tests.
+    pub boot_timeout: Option<Duration>,
     /// Limit for one scenario command inside the VM.
     pub cmd_timeout: Duration,
     /// Limit for one kernel test inside the VM.
@@ -163,17 +163,41 @@ pub fn test(opts: &TestOptions) -> Result<bool> {
         total.add(t);
     }
 
+    if let Err(e) = vm_suites(&root, &cache, opts, &mut total, &mut summary) {
+        println!("error: {e:#}");
+        summary.push(format!("test bed setup failed: {e:#}"));
+        total.failed += 1;
+    }
+
+    println!();
+    println!("==> summary ({})", secs(run_started.elapsed()));
+    for line in &summary {
+        println!("    {line}");
+    }
+    println!("{} passed, {} failed", total.passed, total.failed);
+    Ok(total.failed == 0)
+}
+
+/// Builds everything the VM needs and runs every kernel, adding to the
+/// totals and summary lines.
+fn vm_suites(
+    root: &Path,
+    cache: &Path,
+    opts: &TestOptions,
+    total: &mut Tally,
+    summary: &mut Vec<String>,
+) -> Result<()> {
     println!("==> building release binaries");
-    cargo::build_release_bins(&root)?;
-    let candidates = candidates(&root, opts.reference)?;
+    cargo::build_release_bins(root)?;
+    let candidates = candidates(root, opts.reference)?;
     for (role, c) in initramfs::ROLES.iter().zip(&candidates) {
         println!("    candidate {role}: {}", describe(c));
     }
 
     let mut rust_tests = Vec::new();
-    for target in cargo::kernel_test_targets(&root)? {
+    for target in cargo::kernel_test_targets(root)? {
         println!("==> building kernel test target {target}");
-        let binary = cargo::build_test_binary(&root, &target)?;
+        let binary = cargo::build_test_binary(root, &target)?;
         let tests: Vec<String> = cargo::list_ignored(&binary)?
             .into_iter()
             .filter(|t| matches(&opts.filter, &format!("{target}::{t}")))
@@ -223,6 +247,11 @@ pub fn test(opts: &TestOptions) -> Result<bool> {
         total.add(bad_scenarios);
     }
     let rust_count: usize = rust_tests.iter().map(|r| r.tests.len()).sum();
+    let vm_tests = kernel_tests.len() + rust_count + scenarios.len();
+    // A hang inside the VM is caught by per-test limits; this is the backstop.
+    let boot_timeout = opts
+        .boot_timeout
+        .unwrap_or_else(|| Duration::from_secs(120 + 10 * vm_tests as u64));
     println!(
         "    {} shell kernel tests, {rust_count} Rust kernel tests, {} scenarios",
         kernel_tests.len(),
@@ -242,11 +271,11 @@ pub fn test(opts: &TestOptions) -> Result<bool> {
         rust_tests,
         scenarios,
         candidates,
-        project_bins: project_bins(&root),
+        project_bins: project_bins(root),
     };
 
     for flavor in &opts.kernels {
-        let (tally, line) = match run_kernel(*flavor, &cache, &payload, opts) {
+        let (tally, line) = match run_kernel(*flavor, cache, &payload, opts, boot_timeout) {
             Ok(r) => r,
             Err(e) => {
                 println!("[{}] ERROR {e:#}", flavor.label);
@@ -263,13 +292,7 @@ pub fn test(opts: &TestOptions) -> Result<bool> {
         total.add(tally);
     }
 
-    println!();
-    println!("==> summary ({})", secs(run_started.elapsed()));
-    for line in &summary {
-        println!("    {line}");
-    }
-    println!("{} passed, {} failed", total.passed, total.failed);
-    Ok(total.failed == 0)
+    Ok(())
 }
 
 /// State of one boot's report stream.
@@ -298,7 +321,7 @@ impl Run {
                 detail,
             } => {
                 if status != "ok" && status != "builtin" {
-                    println!("[{label}] module {name}: {status} {detail}");
+                    println!("[{label}] module {name}: {status} ({detail})");
                 }
             }
             Msg::Start { kind, name } => self.current = Some(format!("{kind} {name}")),
@@ -337,6 +360,7 @@ fn run_kernel(
     cache: &Path,
     payload: &Payload,
     opts: &TestOptions,
+    boot_timeout: Duration,
 ) -> Result<(Tally, String)> {
     let label = flavor.label;
     println!("==> kernel {label} ({})", flavor.meta);
@@ -366,7 +390,7 @@ fn run_kernel(
         &console,
         &dir.join("report.log"),
         &dir.join("qemu.log"),
-        opts.boot_timeout,
+        boot_timeout,
         |line| {
             if let Some(msg) = Msg::decode(line) {
                 run.handle(label, msg);
@@ -383,7 +407,7 @@ fn run_kernel(
         problems.push("the agent never reported (boot failure?)".to_string());
     } else if !run.ended {
         let what = match &end {
-            End::TimedOut => format!("timed out after {}", secs(opts.boot_timeout)),
+            End::TimedOut => format!("timed out after {}", secs(boot_timeout)),
             End::Exited(code) => format!("qemu exited ({code:?}) before the agent finished"),
         };
         match &run.current {
@@ -400,7 +424,11 @@ fn run_kernel(
             println!("[{label}] FAIL  {p}");
         }
         println!("[{label}] last console lines ({}):", console.display());
-        for l in qemu::tail(&console, 30) {
+        let tail = qemu::tail(&console, 30);
+        if tail.is_empty() {
+            println!("        (empty)");
+        }
+        for l in tail {
             println!("        {l}");
         }
     }
@@ -466,7 +494,23 @@ pub fn vm(opts: &VmOptions) -> Result<bool> {
         memory_mib: 1024,
     };
     let timeout = opts.command.as_ref().map(|_| opts.timeout);
-    match qemu::run_interactive(&boot, timeout)? {
+    let report = dir.join("report.log");
+    match qemu::run_interactive(&boot, &report, timeout)? {
+        End::Exited(Some(0)) if opts.command.is_some() => {
+            // The command's status comes back on ttyS1.
+            let text = fs::read_to_string(&report).unwrap_or_default();
+            let status = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("TB:EXIT ")?.parse::<i32>().ok());
+            match status {
+                Some(0) => Ok(true),
+                Some(_) => Ok(false),
+                None => {
+                    eprintln!("the command did not report an exit status");
+                    Ok(false)
+                }
+            }
+        }
         End::Exited(Some(0)) => Ok(true),
         End::Exited(code) => {
             eprintln!("qemu exited with {code:?}");
