@@ -59,9 +59,6 @@ pub fn render(expected: &[u8], got: &[u8]) -> Vec<String> {
     if a.is_empty() {
         out.push("- (empty)".to_string());
     }
-    if b.is_empty() {
-        out.push("+ (empty)".to_string());
-    }
     let (mut i, mut j) = (0usize, 0usize);
     let changed: Vec<bool> = ops.iter().map(|&op| op != Op::Same).collect();
     let mut skipped = 0usize;
@@ -102,6 +99,9 @@ pub fn render(expected: &[u8], got: &[u8]) -> Vec<String> {
     }
     if skipped > 0 {
         out.push(format!("  ... {skipped} identical lines"));
+    }
+    if b.is_empty() {
+        out.push("+ (empty)".to_string());
     }
     out
 }
@@ -203,6 +203,7 @@ mod tests {
     #[test]
     fn diff_of_empty_and_missing_newline() {
         assert_eq!(render(b"", b"x\n"), ["- (empty)", "+ \"x\\n\""]);
+        assert_eq!(render(b"x\n", b""), ["- \"x\\n\"", "+ (empty)"]);
         assert_eq!(render(b"x\n", b"x"), ["- \"x\\n\"", "+ \"x\""]);
     }
 }
