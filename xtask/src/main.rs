@@ -1,1 +1,201 @@
-fn main() {}
+//! Project tooling, run as `cargo xtask <command>`.
+//!
+//! The main job is the kernel test bed (docs/testing.md): this machine's
+//! kernel has no IPVS, so `cargo xtask test` boots real Debian kernels under
+//! qemu and runs the kernel tests and the differential scenarios inside. The
+//! same binary is copied into the VM and acts as the in-VM agent there.
+
+mod agent;
+mod cargo;
+mod diff;
+mod initramfs;
+mod kernel;
+mod layout;
+mod protocol;
+mod qemu;
+mod scenario;
+mod suite;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage:
+  cargo xtask test [OPTIONS] [FILTER]   host unit tests, then every kernel
+                                        test and scenario on each kernel
+      --kernel 6.1|6.12   boot only this kernel (repeatable; default: both)
+      --filter TEXT       only VM tests whose name contains TEXT (= FILTER)
+      --no-host           skip `cargo test --workspace`
+      --reference         the reference plays every candidate role
+      --show              also print outputs of passing tests and the
+                          reference transcript of each scenario
+      --timeout SECS      hard limit for one boot (default: 120 s plus
+                          10 s per test booted)
+      --cpus N            guest CPUs (default 2; 1 runs scenario sides serially)
+  cargo xtask vm [--kernel 6.1|6.12] [--timeout SECS] [-- COMMAND...]
+                                        shell (or one command) in the VM
+  cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
+
+Candidates for the differential runner come from IPVSADM_UNDER_TEST,
+IPVSADM_SAVE_UNDER_TEST, IPVSADM_RESTORE_UNDER_TEST: unset = the project's
+target/release binary, `ref` = the reference, anything else = a host path.";
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn value(args: &mut impl Iterator<Item = String>, opt: &str) -> Result<String> {
+    args.next()
+        .with_context(|| format!("{opt} needs a value\n\n{USAGE}"))
+}
+
+fn parse_secs(v: &str, opt: &str) -> Result<Duration> {
+    let n: u64 = v
+        .parse()
+        .with_context(|| format!("{opt}: not a number of seconds: {v}"))?;
+    Ok(Duration::from_secs(n))
+}
+
+fn flavor(v: &str) -> Result<kernel::Flavor> {
+    kernel::flavor(v).with_context(|| {
+        let known: Vec<&str> = kernel::FLAVORS.iter().map(|f| f.label).collect();
+        format!("unknown kernel {v} (known: {})", known.join(", "))
+    })
+}
+
+fn real_main() -> Result<bool> {
+    let mut args = std::env::args().skip(1);
+    let Some(cmd) = args.next() else {
+        println!("{USAGE}");
+        return Ok(false);
+    };
+    match cmd.as_str() {
+        "test" => {
+            let mut opts = suite::TestOptions {
+                kernels: Vec::new(),
+                filter: None,
+                host: true,
+                show: false,
+                boot_timeout: None,
+                cmd_timeout: Duration::from_secs(30),
+                test_timeout: Duration::from_secs(300),
+                cpus: 2,
+                reference: false,
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernels.push(flavor(&value(&mut args, &a)?)?),
+                    "--filter" => opts.filter = Some(value(&mut args, &a)?),
+                    "--no-host" => opts.host = false,
+                    "--reference" => opts.reference = true,
+                    "--show" => opts.show = true,
+                    "--timeout" => {
+                        opts.boot_timeout = Some(parse_secs(&value(&mut args, &a)?, &a)?)
+                    }
+                    "--cpus" => {
+                        let v = value(&mut args, &a)?;
+                        opts.cpus = v
+                            .parse()
+                            .ok()
+                            .filter(|n| *n >= 1)
+                            .with_context(|| format!("--cpus: not a positive number: {v}"))?;
+                    }
+                    "-h" | "--help" => {
+                        println!("{USAGE}");
+                        return Ok(true);
+                    }
+                    f if !f.starts_with('-') && opts.filter.is_none() => {
+                        opts.filter = Some(f.to_string())
+                    }
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            if opts.kernels.is_empty() {
+                opts.kernels = kernel::FLAVORS.to_vec();
+            }
+            suite::test(&opts)
+        }
+        "vm" => {
+            let mut opts = suite::VmOptions {
+                kernel: kernel::FLAVORS[1],
+                command: None,
+                timeout: Duration::from_secs(600),
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernel = flavor(&value(&mut args, &a)?)?,
+                    "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "--" => {
+                        let rest: Vec<String> = args.by_ref().collect();
+                        if !rest.is_empty() {
+                            opts.command = Some(rest.join(" "));
+                        }
+                    }
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            suite::vm(&opts)
+        }
+        "fetch" => {
+            let mut kernels = Vec::new();
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => kernels.push(flavor(&value(&mut args, &a)?)?),
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            if kernels.is_empty() {
+                kernels = kernel::FLAVORS.to_vec();
+            }
+            let cache = suite::workspace_root().join("target/testbed");
+            for f in kernels {
+                let k = kernel::prepare(f, &cache)?;
+                println!("{}: {} ({})", f.label, k.package, k.vmlinuz.display());
+            }
+            Ok(true)
+        }
+        // The rest runs inside the VM.
+        "agent" => {
+            let (Some(flag), Some(path)) = (args.next(), args.next()) else {
+                bail!("usage: agent --report PATH");
+            };
+            if flag != "--report" {
+                bail!("usage: agent --report PATH");
+            }
+            agent::run(&PathBuf::from(path))?;
+            Ok(true)
+        }
+        "load-modules" => {
+            agent::load_modules_verbose()?;
+            Ok(true)
+        }
+        "side" => {
+            let rest: Vec<String> = args.collect();
+            let [scenario, side, out, timeout] = rest.as_slice() else {
+                bail!("usage: side SCENARIO SIDE_DIR OUT TIMEOUT_SECS");
+            };
+            agent::run_side(
+                &PathBuf::from(scenario),
+                &PathBuf::from(side),
+                &PathBuf::from(out),
+                parse_secs(timeout, "timeout")?,
+            )?;
+            Ok(true)
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        other => bail!("unknown command {other}\n\n{USAGE}"),
+    }
+}
