@@ -148,17 +148,7 @@ impl NetlinkSocket {
         let want = libc::c_int::try_from(SOCKET_RCVBUF).unwrap_or(libc::c_int::MAX);
         // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN (which every
         // IPVS operation needs anyway); otherwise ask for the capped size.
-        // SAFETY: the option value is a live c_int and its exact size is
-        // given; the fd is owned by `socket`.
-        let forced = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&want as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        } == 0;
+        let forced = crate::sys::force_rcvbuf(socket.as_raw_fd(), want);
         if !forced {
             // Best effort: a smaller buffer only means smaller batches.
             let _ = socket.set_rx_buf_sz(want);

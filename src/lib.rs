@@ -12,8 +12,20 @@
 //!
 //! The binaries in `src/bin/` are thin wrappers around [`cli`].
 
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod cli;
 pub mod client;
 pub mod model;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod wire;

@@ -1,6 +1,7 @@
 //! The few direct system calls the tool needs that the standard library
-//! does not offer. Every `unsafe` block of the crate's CLI side lives here
-//! (or in the resolver's C-library calls) with the reason it is sound.
+//! does not offer. `unsafe` is denied crate-wide and allowed only here and
+//! in `cli::resolve` (the C library's name lookups); each block says why it
+//! is sound.
 
 /// Restores the default action for SIGPIPE, so that `ipvsadm-rs -Ln | head`
 /// ends quietly the way the C tool does, instead of failing a write with
@@ -52,4 +53,22 @@ fn last_errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EINVAL)
+}
+
+/// Sets a socket's receive buffer with `SO_RCVBUFFORCE`, which may exceed
+/// `rmem_max` for a process with CAP_NET_ADMIN (every IPVS operation needs
+/// that capability anyway). Returns false if the kernel refused.
+pub fn force_rcvbuf(fd: std::os::fd::RawFd, bytes: libc::c_int) -> bool {
+    // SAFETY: the option value points at a live c_int and its exact size is
+    // passed; setsockopt only reads it. A bad fd yields an error, not UB.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
 }

@@ -9,5 +9,6 @@ pub mod help;
 pub mod options;
 pub mod parse;
 pub mod print;
+#[allow(unsafe_code)]
 pub mod resolve;
 pub mod run;
