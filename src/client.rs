@@ -446,8 +446,17 @@ impl Client {
     }
 
     /// Every service, in kernel order (`GET_SERVICE` dump).
+    ///
+    /// IPVS dumps resume by position in the kernel's tables, which are
+    /// shared by all namespaces, and the kernel does not flag a dump that
+    /// another writer changed meanwhile: an entry can then come twice. Each
+    /// service is kept once (its first report), so a listing is never
+    /// malformed.
     pub fn services(&mut self) -> Result<Vec<Service>> {
-        self.dump(IpvsRequest::GetServices, ipvs::decode_service)
+        let mut all = self.dump(IpvsRequest::GetServices, ipvs::decode_service)?;
+        let mut seen = std::collections::HashSet::with_capacity(all.len());
+        all.retain(|s| seen.insert(s.key));
+        Ok(all)
     }
 
     /// The kernel's current version of one service, found by its key
@@ -459,11 +468,16 @@ impl Client {
 
     /// The destinations of a service, in kernel order (`GET_DEST` dump;
     /// an unknown service gives an empty list).
+    /// Like [`Client::services`], a destination reported twice by a dump
+    /// that raced a writer is kept once.
     pub fn dests(&mut self, svc: &Service) -> Result<Vec<Dest>> {
         let family = svc.key.family();
-        self.dump(IpvsRequest::GetDests(&svc.key), |a| {
+        let mut all = self.dump(IpvsRequest::GetDests(&svc.key), |a| {
             ipvs::decode_dest(a, family)
-        })
+        })?;
+        let mut seen = std::collections::HashSet::with_capacity(all.len());
+        all.retain(|d| seen.insert((d.addr, d.port)));
+        Ok(all)
     }
 
     /// Adds a service (`NEW_SERVICE`).
@@ -852,6 +866,23 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent[1], expected(IpvsRequest::GetConfig, 2));
         assert_eq!(sent[2], expected(IpvsRequest::SetConfig(&t), 3));
+    }
+
+    #[test]
+    fn a_service_reported_twice_by_a_raced_dump_is_listed_once() {
+        let (mut c, _) = fake(Box::new(|p| {
+            let mut first = Vec::new();
+            for n in [1u8, 2] {
+                encode_service_reply(&mut first, &multi(p), &svc(n)).unwrap();
+            }
+            let mut second = Vec::new();
+            for n in [2u8, 3] {
+                encode_service_reply(&mut second, &multi(p), &svc(n)).unwrap();
+            }
+            vec![first, second, done(p, 0)]
+        }));
+        let got = c.services().unwrap();
+        assert_eq!(got, (1..=3).map(svc).collect::<Vec<_>>());
     }
 
     #[test]
