@@ -368,6 +368,12 @@ pub fn build(
         layout::REF_RESTORE,
         &find_host(&["/usr/sbin/ipvsadm-restore", "/sbin/ipvsadm-restore"])?,
     )?;
+    // strace records the reference's netlink traffic (`cargo xtask
+    // capture-wire`); the tests do not need it, so a host without it only
+    // loses that command.
+    if let Ok(strace) = find_host(&["/usr/bin/strace", "/bin/strace"]) {
+        t.program(layout::STRACE, &strace)?;
+    }
     let busybox = find_host(&["/bin/busybox", "/usr/bin/busybox"])?;
     t.program("/bin/busybox", &busybox)?;
     let list = Command::new(&busybox)

@@ -30,6 +30,8 @@ pub const SIDE_CAND: &str = "/testbed/side/cand";
 pub const IP: &str = "/sbin/ip";
 /// busybox `insmod`, which loads uncompressed `.ko` files.
 pub const INSMOD: &str = "/sbin/insmod";
+/// Debian's strace, for capturing the reference's netlink traffic.
+pub const STRACE: &str = "/usr/bin/strace";
 /// Debian's ipvsadm, the reference.
 pub const REF_IPVSADM: &str = "/usr/sbin/ipvsadm";
 /// Debian's `ipvsadm-save` wrapper script.

@@ -6,6 +6,7 @@
 //! same binary is copied into the VM and acts as the in-VM agent there.
 
 mod agent;
+mod capture;
 mod cargo;
 mod diff;
 mod initramfs;
@@ -38,6 +39,10 @@ usage:
   cargo xtask vm [--kernel 6.1|6.12] [--timeout SECS] [-- COMMAND...]
                                         shell (or one command) in the VM
   cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
+  cargo xtask capture-wire [--kernel 6.1|6.12] [--out DIR] [FILTER]
+                                        record the reference ipvsadm's netlink
+                                        traffic (strace in the VM) as wire
+                                        fixtures (default: 6.12, tests/wire)
 
 Candidates for the differential runner come from IPVSADM_UNDER_TEST,
 IPVSADM_SAVE_UNDER_TEST, IPVSADM_RESTORE_UNDER_TEST: unset = the project's
@@ -163,6 +168,26 @@ fn real_main() -> Result<bool> {
                 println!("{}: {} ({})", f.label, k.package, k.vmlinuz.display());
             }
             Ok(true)
+        }
+        "capture-wire" => {
+            let mut opts = capture::CaptureOptions {
+                kernel: kernel::FLAVORS[1],
+                out: suite::workspace_root().join("tests/wire"),
+                filter: None,
+                timeout: Duration::from_secs(900),
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernel = flavor(&value(&mut args, &a)?)?,
+                    "--out" => opts.out = std::path::absolute(value(&mut args, &a)?)?,
+                    "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    f if !f.starts_with('-') && opts.filter.is_none() => {
+                        opts.filter = Some(f.to_string())
+                    }
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            capture::run(&opts)
         }
         // The rest runs inside the VM.
         "agent" => {
