@@ -31,7 +31,7 @@ const RECV_BUF_SIZE: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The kernel refused a request with this errno.
-    #[error("{}", io::Error::from_raw_os_error(*errno))]
+    #[error("{}", errno_text(*errno))]
     Kernel {
         /// The errno, positive.
         errno: i32,
@@ -65,6 +65,15 @@ impl Error {
             Error::Kernel { errno } => Some(*errno),
             _ => None,
         }
+    }
+}
+
+/// The C library's text for an errno, without Rust's `(os error N)`.
+pub fn errno_text(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text.get(..i).unwrap_or(&text).to_string(),
+        None => text,
     }
 }
 
@@ -591,10 +600,8 @@ mod tests {
         });
         let e = c.route_to(&"10.0.0.1".parse().unwrap()).unwrap_err();
         assert_eq!(e.errno(), Some(libc::ENETUNREACH));
-        assert_eq!(
-            e.to_string(),
-            io::Error::from_raw_os_error(libc::ENETUNREACH).to_string()
-        );
+        assert_eq!(e.to_string(), "Network is unreachable");
+        assert_eq!(errno_text(libc::EEXIST), "File exists");
     }
 
     #[test]

@@ -208,16 +208,17 @@ fn link_name(links: &[Link], index: u32) -> String {
         .unwrap_or_else(|| format!("interface #{index}"))
 }
 
-/// The connected subnets of the host, as `net/len on iface`, without the
-/// loopback ones.
-fn subnets(links: &[Link], addrs: &[Address]) -> Vec<String> {
+/// The connected subnets of the host in the family of `like`, as
+/// `net/len on iface`, without the loopback ones.
+fn subnets(links: &[Link], addrs: &[Address], like: &IpAddr) -> Vec<String> {
     addrs
         .iter()
         .filter(|a| {
-            links
-                .iter()
-                .find(|l| l.index == a.index)
-                .map_or(true, |l| !l.is_loopback())
+            a.address.is_ipv4() == like.is_ipv4()
+                && links
+                    .iter()
+                    .find(|l| l.index == a.index)
+                    .map_or(true, |l| !l.is_loopback())
         })
         .map(|a| {
             format!(
@@ -369,7 +370,7 @@ fn check_dest(
                     ),
                 ),
                 None => {
-                    let nets = subnets(links, addrs);
+                    let nets = subnets(links, addrs, &d.addr);
                     let nets = if nets.is_empty() {
                         "there are none".to_string()
                     } else {
@@ -800,6 +801,7 @@ pub(crate) mod tests {
     #[test]
     fn missing_vip_and_dr_server_elsewhere_are_errors() {
         let mut h = FakeHost::lan();
+        h.addrs.push(addr(2, "fe80::1", 64));
         let t = [entry(
             "192.168.10.1",
             &[
