@@ -8,6 +8,9 @@
 //!   attributes it does not know.
 //! * [`model`]: typed services, destinations, statistics and daemons.
 //! * [`client`]: a synchronous client on one netlink socket.
+//! * [`route`]: the host's IP configuration (addresses and links through
+//!   route-netlink, settings through `/proc/sys`), for `realserver` and
+//!   `check`.
 //! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
 //!
 //! The binaries in `src/bin/` are thin wrappers around [`cli`].
@@ -26,6 +29,7 @@
 pub mod cli;
 pub mod client;
 pub mod model;
+pub mod route;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod wire;

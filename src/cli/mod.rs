@@ -2,6 +2,7 @@
 //! command execution and restore.
 
 pub mod addr;
+pub mod check;
 pub mod conn;
 pub mod errors;
 pub mod flags;
@@ -9,6 +10,7 @@ pub mod help;
 pub mod options;
 pub mod parse;
 pub mod print;
+pub mod realserver;
 #[allow(unsafe_code)]
 pub mod resolve;
 pub mod run;

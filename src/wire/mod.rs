@@ -12,8 +12,11 @@
 //!   generic-netlink controller request used to resolve the family id.
 //! * [`ipvs`]: IPVS commands and attributes, request encoding identical to
 //!   ipvsadm 1.31's, and reply decoding into [`crate::model`] types.
+//! * [`rtnl`]: the route-netlink messages for links, addresses and route
+//!   lookups that the real-server setup and the director check use.
 
 pub mod ipvs;
 pub mod netlink;
+pub mod rtnl;
 
 pub use netlink::{DecodeError, EncodeError};

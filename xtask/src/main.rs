@@ -8,6 +8,7 @@
 mod agent;
 mod capture;
 mod cargo;
+mod demo;
 mod diff;
 mod initramfs;
 mod kernel;
@@ -38,6 +39,11 @@ usage:
       --cpus N            guest CPUs (default 2; 1 runs scenario sides serially)
   cargo xtask vm [--kernel 6.1|6.12] [--timeout SECS] [-- COMMAND...]
                                         shell (or one command) in the VM
+  cargo xtask demo [--kernel 6.1|6.12] [--timeout SECS]
+                                        LVS direct routing end to end in the
+                                        VM: a client, a director and two real
+                                        servers, driven by ipvsadm-rs, each
+                                        step explained (default kernel 6.12)
   cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
   cargo xtask capture-wire [--kernel 6.1|6.12] [--out DIR] [FILTER]
                                         record the reference ipvsadm's netlink
@@ -150,6 +156,24 @@ fn real_main() -> Result<bool> {
                 }
             }
             suite::vm(&opts)
+        }
+        "demo" => {
+            let mut opts = demo::DemoOptions {
+                kernel: kernel::FLAVORS[1],
+                timeout: Duration::from_secs(300),
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernel = flavor(&value(&mut args, &a)?)?,
+                    "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "-h" | "--help" => {
+                        println!("{USAGE}");
+                        return Ok(true);
+                    }
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            demo::run(&opts)
         }
         "fetch" => {
             let mut kernels = Vec::new();

@@ -1,0 +1,1 @@
+../../xtask/assets/demo-dr.sh
