@@ -28,10 +28,10 @@ pub enum Op {
     StopDaemon,
     /// Destination dump while listing.
     GetDests,
-    /// `-L -t ...`: one service.
+    /// `-L -t ...` (one service), and the service dump of `-L`/`-S`.
     GetService,
-    /// Everything else (`-C`, `--set`, the service dump of `-L`/`-S`):
-    /// only the generic table applies.
+    /// Everything else (`-C`, `--set`, `-L --timeout`, `-L --daemon`): only
+    /// the generic table applies.
     Generic,
 }
 

@@ -283,9 +283,12 @@ fn snapshot(client: &mut Client, one: Option<&Service>) -> Result<Vec<ServiceEnt
         Some(svc) => vec![client
             .service(svc)
             .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?],
+        // Policy (§6 item 18): ipvsadm's netlink dump forgets to name the
+        // operation, so ESRCH would read "No such process"; it reads as
+        // the other service lookups do.
         None => client
             .services()
-            .map_err(|e| fail(1, ipvs_strerror(Op::Generic, errno_of(&e))))?,
+            .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?,
     };
     let mut entries = Vec::with_capacity(services.len());
     for service in services {
@@ -308,13 +311,14 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
             other => fail(1, other.to_string()),
         });
     }
+    // Policy (§6 item 17): ipvsadm exits 1 here without a word; we say why.
+    let listing = |e: Error| fail(1, ipvs_strerror(Op::Generic, errno_of(&e)));
     if opts.timeout {
-        // ipvsadm prints nothing when this fails.
-        let t = session.client.timeouts().map_err(|_| fail(1, ""))?;
+        let t = session.client.timeouts().map_err(listing)?;
         return print::print_timeouts(out, &t).map_err(io_failure);
     }
     if opts.daemon {
-        let d = session.client.daemons().map_err(|_| fail(1, ""))?;
+        let d = session.client.daemons().map_err(listing)?;
         return print::print_daemons(out, &d).map_err(io_failure);
     }
     let mut entries = snapshot(&mut session.client, inv.service.as_ref())?;
@@ -548,6 +552,80 @@ mod tests {
     #[test]
     fn last_line_with_trailing_blank_and_no_newline_counts() {
         assert_eq!(words("-C \t").len(), 1);
+    }
+
+    /// A kernel that knows the IPVS family but refuses every IPVS request
+    /// with `errno`, one request per datagram.
+    struct Refusing {
+        errno: i32,
+        queue: std::collections::VecDeque<Vec<u8>>,
+    }
+
+    impl crate::client::Transport for Refusing {
+        fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+            use crate::wire::netlink::{encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL};
+            let h = NlHeader::parse(datagram).unwrap();
+            let mut reply = Vec::new();
+            if h.msg_type == GENL_ID_CTRL {
+                encode_family_reply(&mut reply, h.seq, h.pid, "IPVS", 0x1c).unwrap();
+                encode_error(&mut reply, &h, 0);
+            } else {
+                encode_error(&mut reply, &h, self.errno);
+            }
+            self.queue.push_back(reply);
+            Ok(())
+        }
+
+        fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+            *buf = self.queue.pop_front().unwrap();
+            Ok(())
+        }
+    }
+
+    /// Runs `args` (a listing) against a kernel refusing with `errno`.
+    fn list_refused(args: &[&str], errno: i32) -> Failure {
+        let client = Client::with_transport(Box::new(Refusing {
+            errno,
+            queue: Default::default(),
+        }))
+        .unwrap();
+        let mut session = Session {
+            client,
+            info: Info {
+                version: 0x010201,
+                conn_tab_size: 4096,
+            },
+        };
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let inv = parse::parse("ipvsadm", &args, &NumericResolver).unwrap();
+        let mut out = Vec::new();
+        let f = list(&mut session, &inv, &mut out).unwrap_err();
+        assert!(out.is_empty());
+        f
+    }
+
+    #[test]
+    fn policy_17_timeout_and_daemon_listing_failures_say_why() {
+        // ipvsadm exits 1 and prints nothing for these two.
+        for args in [&["-L", "--timeout"][..], &["-L", "--daemon"]] {
+            let f = list_refused(args, libc::EPERM);
+            assert_eq!(f.code, 1, "{args:?}");
+            assert_eq!(
+                f.stderr, "Permission denied (you must be root)\n",
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn policy_18_service_dump_errors_name_the_operation() {
+        // ipvsadm's netlink dump reads ESRCH as "No such process".
+        let f = list_refused(&["-L", "-n"], libc::ESRCH);
+        assert_eq!((f.code, f.stderr.as_str()), (1, "No such service\n"));
+        let f = list_refused(&["-L", "-n", "-t", "10.0.0.1:80"], libc::ESRCH);
+        assert_eq!((f.code, f.stderr.as_str()), (1, "No such service\n"));
+        let f = list_refused(&["-L", "-n"], libc::EPERM);
+        assert_eq!(f.stderr, "Permission denied (you must be root)\n");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use std::process::Command;
 
+mod more_tunnel_flags;
+
 /// A path the test bed passes in the environment.
 fn env_path(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run with `cargo xtask test`"))
