@@ -430,30 +430,59 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
             .map_err(|e| fail(1, ipvs_strerror(Op::Generic, errno_of(&e))))?,
     };
     let rows = listed_services(&mut session.client, opts.stats || opts.rate, opts.nosort)?;
-    // The header once, then each service printed alone without the
+    // The header once, then the services a few at a time, without the
     // column titles that every listing starts with.
     print::list_table(out, Some(&info), &[], opts, res).map_err(io_failure)?;
     let mut title = Vec::new();
     print::list_table(&mut title, None, &[], opts, res).map_err(io_failure)?;
     let mut buf = Vec::new();
-    for row in rows {
-        let entry = with_dests(&mut session.client, row.into_service())?;
+    in_chunks(&mut session.client, rows, |chunk| {
         buf.clear();
-        print::list_table(&mut buf, None, std::slice::from_ref(&entry), opts, res)
-            .map_err(io_failure)?;
+        print::list_table(&mut buf, None, chunk, opts, res).map_err(io_failure)?;
         let body = buf.strip_prefix(title.as_slice()).unwrap_or(&buf);
-        out.write_all(body).map_err(io_failure)?;
-    }
-    Ok(())
+        out.write_all(body).map_err(io_failure)
+    })
 }
 
 fn save(session: &mut Session, numeric: bool, out: &mut dyn Write) -> Result<(), Failure> {
     let res = resolver(numeric);
-    for row in listed_services(&mut session.client, false, false)? {
-        let entry = with_dests(&mut session.client, row.into_service())?;
-        print::save_table(out, std::slice::from_ref(&entry), numeric, res).map_err(io_failure)?;
+    let rows = listed_services(&mut session.client, false, false)?;
+    in_chunks(&mut session.client, rows, |chunk| {
+        print::save_table(out, chunk, numeric, res).map_err(io_failure)
+    })
+}
+
+/// Services printed per printer call in a whole-table listing or save:
+/// few, so that little is held, but enough to spread each call's own cost.
+const PRINT_CHUNK: usize = 16;
+
+/// Fetches the destinations of `rows` in order and hands them to `print`
+/// [`PRINT_CHUNK`] services at a time. When a destination dump fails, the
+/// services before it are printed first (ipvsadm prints as it goes).
+fn in_chunks(
+    client: &mut Client,
+    rows: Vec<Listed>,
+    mut print: impl FnMut(&[ServiceEntry]) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut chunk = Vec::with_capacity(PRINT_CHUNK);
+    for row in rows {
+        match with_dests(client, row.into_service()) {
+            Ok(entry) => chunk.push(entry),
+            Err(f) => {
+                print(&chunk)?;
+                return Err(f);
+            }
+        }
+        if chunk.len() >= PRINT_CHUNK {
+            print(&chunk)?;
+            chunk.clear();
+        }
     }
-    Ok(())
+    if chunk.is_empty() {
+        Ok(())
+    } else {
+        print(&chunk)
+    }
 }
 
 /// The words of one restore line as ipvsadm reads them: separated by
@@ -820,9 +849,13 @@ mod tests {
     use super::*;
     use crate::cli::resolve::NumericResolver;
     use crate::client::Transport;
-    use crate::wire::ipvs::{encode_info_reply, Cmd, ReplyHeader};
+    use crate::model::{Dest, FwdMethod, Protocol};
+    use crate::wire::ipvs::{
+        encode_dest_reply, encode_info_reply, encode_service_reply, Cmd, IpvsRequest, ReplyHeader,
+    };
     use crate::wire::netlink::{
         align, encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_DUMP,
+        NLM_F_MULTI,
     };
     use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
@@ -878,6 +911,8 @@ mod tests {
         writes: usize,
         datagrams: Arc<Mutex<usize>>,
         queue: VecDeque<Vec<u8>>,
+        /// What the dumps show, in kernel order.
+        table: Vec<ServiceEntry>,
     }
 
     impl Transport for ScriptedKernel {
@@ -887,12 +922,43 @@ mod tests {
             while let Some(h) = NlHeader::parse(rest) {
                 let len = h.len as usize;
                 let cmd = rest[16];
+                let msg = &rest[..len];
                 rest = &rest[align(len).min(rest.len())..];
                 let mut d = Vec::new();
                 if h.msg_type == GENL_ID_CTRL {
                     encode_family_reply(&mut d, h.seq, h.pid, "IPVS", FAM).unwrap();
                     encode_error(&mut d, &h, 0);
                 } else if h.flags & NLM_F_DUMP == NLM_F_DUMP {
+                    let rh = ReplyHeader {
+                        family: FAM,
+                        flags: NLM_F_MULTI,
+                        seq: h.seq,
+                        pid: h.pid,
+                    };
+                    if cmd == Cmd::GetService.to_raw() {
+                        // Three services per datagram.
+                        for (i, e) in self.table.iter().enumerate() {
+                            encode_service_reply(&mut d, &rh, &e.service).unwrap();
+                            if i % 3 == 2 {
+                                self.queue.push_back(std::mem::take(&mut d));
+                            }
+                        }
+                    } else if cmd == Cmd::GetDest.to_raw() {
+                        // The service whose GET_DEST request this is.
+                        let asked = |e: &&ServiceEntry| {
+                            let mut v = Vec::new();
+                            IpvsRequest::GetDests(&e.service.key)
+                                .encode(&mut v, FAM, h.seq, h.pid)
+                                .unwrap();
+                            v == msg
+                        };
+                        if let Some(e) = self.table.iter().find(asked) {
+                            for dest in &e.dests {
+                                encode_dest_reply(&mut d, &rh, dest).unwrap();
+                            }
+                        }
+                        self.queue.push_back(std::mem::take(&mut d));
+                    }
                     encode_done(&mut d, h.seq, h.pid, 0, 0);
                 } else if cmd == Cmd::GetInfo.to_raw() {
                     let rh = ReplyHeader {
@@ -946,6 +1012,7 @@ mod tests {
             writes: 0,
             datagrams: datagrams.clone(),
             queue: VecDeque::new(),
+            table: Vec::new(),
         };
         let mut session = Session {
             client: Client::with_transport(Box::new(kernel)).unwrap(),
@@ -1203,6 +1270,131 @@ mod tests {
         let without = Listed::new(s.clone(), false).into_service();
         assert_eq!(without.stats, None);
         assert_eq!(Service { stats: None, ..s }, without);
+    }
+
+    /// A table in kernel (unsorted) order: 40 IPv4 services of 0 to 4
+    /// destinations, an IPv6 service, two fwmarks, with counters.
+    fn sample_table() -> Vec<ServiceEntry> {
+        let mut table = Vec::new();
+        for i in 0..40u32 {
+            let n = (i * 7919) % 40;
+            let key = ServiceKey::Addr {
+                protocol: if n % 5 == 0 {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
+                addr: format!("10.1.{}.{}", n / 8, n % 8 + 1).parse().unwrap(),
+                port: 80,
+            };
+            let mut service = Service::new(key);
+            service.scheduler = if n % 3 == 0 { "rr" } else { "wlc" }.into();
+            service.stats = Some(Stats {
+                conns: u64::from(n) * 1_000_003,
+                inbytes: u64::from(n) << 33,
+                ..Stats::default()
+            });
+            let dests = (0..n % 5)
+                .rev()
+                .map(|d| {
+                    let mut dest = Dest::new(format!("10.2.{n}.{}", d + 1).parse().unwrap(), 8080);
+                    dest.fwd = FwdMethod::Masq;
+                    dest.weight = d as i32;
+                    dest.active_conns = n;
+                    dest.stats = Some(Stats {
+                        inpkts: u64::from(d) * 77,
+                        ..Stats::default()
+                    });
+                    dest
+                })
+                .collect();
+            table.push(ServiceEntry { service, dests });
+        }
+        for key in [
+            ServiceKey::Fwmark {
+                family: Family::Inet,
+                mark: 9,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 443,
+            },
+            ServiceKey::Fwmark {
+                family: Family::Inet6,
+                mark: 2,
+            },
+        ] {
+            let mut service = Service::new(key);
+            service.scheduler = "sh".into();
+            service.flags = crate::model::svc_flags::PERSISTENT;
+            service.timeout = 300;
+            let dests = vec![Dest::new("10.3.0.1".parse().unwrap(), 0)];
+            table.insert(table.len() / 2, ServiceEntry { service, dests });
+        }
+        table
+    }
+
+    /// Runs one command line against `sample_table()`.
+    fn run_listing(args: &str) -> String {
+        let kernel = ScriptedKernel {
+            script: |_| 0,
+            writes: 0,
+            datagrams: Arc::default(),
+            queue: VecDeque::new(),
+            table: sample_table(),
+        };
+        let mut session = Session {
+            client: Client::with_transport(Box::new(kernel)).unwrap(),
+            info: None,
+        };
+        let words: Vec<OsString> = args.split(' ').map(OsString::from).collect();
+        let inv = parse::parse("ipvsadm", &words, &NumericResolver).unwrap();
+        let mut out = Vec::new();
+        execute(&mut session, "ipvsadm", &inv, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn streamed_listings_print_what_the_whole_table_prints() {
+        let info = Info {
+            version: 0x010201,
+            conn_tab_size: 4096,
+        };
+        for args in [
+            "-L -n",
+            "-L -n --stats",
+            "-L -n --rate --exact",
+            "-L -n --nosort",
+        ] {
+            let words: Vec<OsString> = args.split(' ').map(OsString::from).collect();
+            let inv = parse::parse("ipvsadm", &words, &NumericResolver).unwrap();
+            let mut entries = sample_table();
+            if !inv.list.nosort {
+                print::sort_entries(&mut entries);
+            }
+            let mut want = Vec::new();
+            print::list_table(
+                &mut want,
+                Some(&info),
+                &entries,
+                &inv.list,
+                &NumericResolver,
+            )
+            .unwrap();
+            assert_eq!(
+                run_listing(args),
+                String::from_utf8(want).unwrap(),
+                "{args}"
+            );
+        }
+        let mut entries = sample_table();
+        print::sort_entries(&mut entries);
+        let mut want = Vec::new();
+        print::save_table(&mut want, &entries, true, &NumericResolver).unwrap();
+        let got = run_listing("-S -n");
+        assert_eq!(got, String::from_utf8(want).unwrap());
+        assert_eq!(got.lines().count(), 43 + 83);
     }
 
     #[test]

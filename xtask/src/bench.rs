@@ -48,6 +48,9 @@ pub struct BenchOptions {
     pub script: Option<String>,
     /// More host programs to put in `/usr/local/sbin` (for scripts).
     pub extra: Vec<PathBuf>,
+    /// Time this `ipvsadm-rs` build instead of `target/release`'s (to
+    /// evaluate a variant).
+    pub candidate: Option<PathBuf>,
 }
 
 /// What the guest measures; passed on its command line.
@@ -182,6 +185,10 @@ pub fn bench(opts: &BenchOptions) -> Result<bool> {
         .iter()
         .map(|b| (b.to_string(), root.join("target/release").join(b)))
         .collect();
+    if let (Some(c), Some(main)) = (&opts.candidate, bins.first_mut()) {
+        main.1 = std::path::absolute(c)?;
+        println!("    candidate ipvsadm-rs: {}", main.1.display());
+    }
     bins.push(("ipvs-bench".into(), helper));
     for p in &opts.extra {
         let name = p

@@ -50,6 +50,8 @@ usage:
                           (default 1000,2000,4000)
       --scale-reps N      repetitions in the scaling series (default 3)
       --timeout SECS      hard limit for one boot (default 3600)
+      --candidate FILE    time this ipvsadm-rs build instead of
+                          target/release's (to evaluate a variant)
       --script TEXT       run this shell script in the bench VM instead
                           (investigations; ipvs-bench helper on PATH)
       --with FILE         with --script: also copy this host program into
@@ -187,6 +189,7 @@ fn real_main() -> Result<bool> {
                 timeout: Duration::from_secs(3600),
                 script: None,
                 extra: Vec::new(),
+                candidate: None,
             };
             while let Some(a) = args.next() {
                 match a.as_str() {
@@ -194,6 +197,7 @@ fn real_main() -> Result<bool> {
                     "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
                     "--script" => opts.script = Some(value(&mut args, &a)?),
                     "--with" => opts.extra.push(PathBuf::from(value(&mut args, &a)?)),
+                    "--candidate" => opts.candidate = Some(PathBuf::from(value(&mut args, &a)?)),
                     "-h" | "--help" => {
                         println!("{USAGE}");
                         return Ok(true);
