@@ -513,13 +513,24 @@ enum Step {
     Run(Invocation),
 }
 
-/// Parses one restore line as a separate command line.
-fn check_line(prog: &str, raw: &[u8]) -> Result<Step, Failure> {
+/// Parses one restore line as a separate command line. `words` is
+/// scratch space kept from line to line, so that the words' buffers are
+/// reused rather than allocated for every line.
+fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
-    let words: Vec<OsString> = line_words(raw)
-        .map(|w| std::ffi::OsStr::from_bytes(w).to_os_string())
-        .collect();
-    let inv = parse::parse(prog, &words, &SystemResolver)?;
+    let mut n = 0;
+    for w in line_words(raw) {
+        let w = std::ffi::OsStr::from_bytes(w);
+        match words.get_mut(n) {
+            Some(slot) => {
+                slot.clear();
+                slot.push(w);
+            }
+            None => words.push(w.to_os_string()),
+        }
+        n += 1;
+    }
+    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
     if inv.command == Command::Restore {
         return Err(fail(
             255,
@@ -529,32 +540,6 @@ fn check_line(prog: &str, raw: &[u8]) -> Result<Step, Failure> {
     Ok(into_step(inv))
 }
 
-/// Inputs at least this long are checked on several threads.
-const PARALLEL_CHECK_LINES: usize = 2048;
-
-/// Checks `lines` on up to two threads (the parser is pure; its cost is
-/// most of a large restore's own time). Results keep the lines' order.
-fn check_lines(prog: &str, lines: &[(usize, &[u8])]) -> Vec<Result<Step, Failure>> {
-    let serial = |part: &[(usize, &[u8])]| -> Vec<Result<Step, Failure>> {
-        part.iter().map(|(_, raw)| check_line(prog, raw)).collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    if threads < 2 || lines.len() < PARALLEL_CHECK_LINES {
-        return serial(lines);
-    }
-    let (first, second) = lines.split_at(lines.len() / 2);
-    std::thread::scope(|scope| {
-        let other = std::thread::Builder::new().spawn_scoped(scope, || serial(second));
-        let mut results = serial(first);
-        match other.map(|h| h.join()) {
-            Ok(Ok(rest)) => results.extend(rest),
-            // No thread (or it failed): do its part here.
-            _ => results.extend(serial(second)),
-        }
-        results
-    })
-}
-
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
 fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
@@ -562,12 +547,13 @@ fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(u
     let mut good = Vec::with_capacity(lines.len());
     let mut first_code = None;
     let mut bad = 0usize;
-    for ((number, _), result) in lines.iter().zip(check_lines(prog, &lines)) {
-        match result {
-            Ok(step) => good.push((*number, step)),
+    let mut words = Vec::new();
+    for (number, raw) in lines {
+        match check_line(prog, raw, &mut words) {
+            Ok(step) => good.push((number, step)),
             Err(f) => {
                 bad += 1;
-                let code = report(err, Some(*number), &f);
+                let code = report(err, Some(number), &f);
                 first_code.get_or_insert(code);
             }
         }
