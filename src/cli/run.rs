@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufReader, Read, Write};
+use std::net::IpAddr;
 
 use crate::cli::conn::{self, ConnError};
 use crate::cli::errors::{ipvs_strerror, Op};
@@ -14,8 +15,8 @@ use crate::cli::options::ListOptions;
 use crate::cli::parse::{self, Command, Failure, Invocation};
 use crate::cli::print;
 use crate::cli::resolve::{NumericResolver, Resolver, SystemResolver};
-use crate::client::{Client, Error};
-use crate::model::{Info, Service, ServiceEntry};
+use crate::client::{Client, Error, Request};
+use crate::model::{Family, Info, Service, ServiceEntry, ServiceKey, Stats};
 
 /// Which program the process behaves as: the three binaries share one
 /// entry point, and a binary installed or linked under the name
@@ -72,22 +73,52 @@ pub fn main_entry(args: Vec<OsString>, fallback: Mode) -> i32 {
 /// A connected client with what start-up learned.
 struct Session {
     client: Client,
-    info: Info,
+    /// `GET_INFO`'s answer; fetched at start-up only by commands that show
+    /// it or whose errors it decides (see [`defers_info`]).
+    info: Option<Info>,
+}
+
+/// ipvsadm's two-line start-up failure; returns its exit status.
+fn init_failure(err: &mut dyn Write, errno: i32) -> i32 {
+    let _ = write!(
+        err,
+        "Can't initialize ipvs: {}\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
+        ipvs_strerror(Op::Generic, errno)
+    );
+    2
+}
+
+/// Commands that skip start-up's `GET_INFO`: single table writes and
+/// save, which do not show the version. ipvsadm's start-up fails when
+/// `GET_INFO` fails, and the only way it fails once the family is found
+/// is a missing privilege, which every IPVS request needs alike: so such a
+/// command succeeds exactly when `GET_INFO` would have, and when it fails,
+/// [`load_info`] asks then and reports the start-up failure instead. One
+/// round trip less per invocation. (The version warning cannot appear:
+/// the generic-netlink family exists only from IPVS 1.2.1 on.)
+fn defers_info(c: Command) -> bool {
+    matches!(
+        c,
+        Command::AddService
+            | Command::EditService
+            | Command::DelService
+            | Command::AddDest
+            | Command::EditDest
+            | Command::DelDest
+            | Command::Flush
+            | Command::Zero
+            | Command::SetTimeouts
+            | Command::StartDaemon
+            | Command::StopDaemon
+            | Command::Save
+    )
 }
 
 /// Opens the IPVS family the way ipvsadm's start-up does, including the
 /// one `modprobe ip_vs` attempt, and prints ipvsadm's two-line message on
-/// failure.
-fn init(err: &mut dyn Write) -> Result<Session, i32> {
-    let failure = |err: &mut dyn Write, errno: i32| {
-        let _ = write!(
-            err,
-            "Can't initialize ipvs: {}\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
-            ipvs_strerror(Op::Generic, errno)
-        );
-        2
-    };
-    let mut client = match Client::open() {
+/// failure. With `info`, also asks `GET_INFO` as ipvsadm does.
+fn init(err: &mut dyn Write, info: bool) -> Result<Session, i32> {
+    let client = match Client::open() {
         Ok(c) => c,
         Err(Error::FamilyNotFound) => {
             let _ = err.flush();
@@ -97,14 +128,27 @@ fn init(err: &mut dyn Write) -> Result<Session, i32> {
             match Client::open() {
                 Ok(c) => c,
                 Err(Error::FamilyNotFound) => {
-                    return Err(failure(err, crate::sys::legacy_ipvs_probe()))
+                    return Err(init_failure(err, crate::sys::legacy_ipvs_probe()))
                 }
-                Err(e) => return Err(failure(err, e.errno().unwrap_or(libc::EINVAL))),
+                Err(e) => return Err(init_failure(err, errno_of(&e))),
             }
         }
-        Err(e) => return Err(failure(err, e.errno().unwrap_or(libc::EINVAL))),
+        Err(e) => return Err(init_failure(err, errno_of(&e))),
     };
-    match client.info() {
+    let mut session = Session { client, info: None };
+    if info {
+        load_info(&mut session, err)?;
+    }
+    Ok(session)
+}
+
+/// Start-up's `GET_INFO`, with ipvsadm's version warning; on failure
+/// prints the start-up failure and returns its status.
+fn load_info(session: &mut Session, err: &mut dyn Write) -> Result<Info, i32> {
+    if let Some(info) = session.info {
+        return Ok(info);
+    }
+    match session.client.info() {
         Ok(info) => {
             if info.version < 0x010104 {
                 let (a, b, c) = info.version_triple();
@@ -113,10 +157,20 @@ fn init(err: &mut dyn Write) -> Result<Session, i32> {
                     "Warning: IPVS version mismatch: \n  Kernel compiled with IPVS version {a}.{b}.{c}\n  ipvsadm v1.31  requires minimum IPVS version 1.1.4\n\n"
                 );
             }
-            Ok(Session { client, info })
+            session.info = Some(info);
+            Ok(info)
         }
-        Err(e) => Err(failure(err, e.errno().unwrap_or(libc::EINVAL))),
+        Err(e) => Err(init_failure(err, errno_of(&e))),
     }
+}
+
+/// Reports a failed command; for one that skipped start-up's `GET_INFO`
+/// (see [`defers_info`]) the start-up failure comes first, if there is one.
+fn report_failure(session: &mut Session, err: &mut dyn Write, f: &Failure) -> i32 {
+    if let Err(code) = load_info(session, err) {
+        return code;
+    }
+    report(err, None, f)
 }
 
 /// `ipvsadm-rs ARGS...`.
@@ -127,10 +181,6 @@ pub fn run_main(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    // `realserver ...` and `check ...` are ours, not ipvsadm's grammar.
-    if let Some(code) = crate::cli::realserver::dispatch(prog, args, out, err) {
-        return code;
-    }
     // With no arguments at all the parser gives ipvsadm's `-L` with names.
     let parsed = parse::parse(prog, args, &SystemResolver);
     // Help and version need no kernel (a fix: ipvsadm initialises first).
@@ -143,7 +193,8 @@ pub fn run_main(
             _ => {}
         }
     }
-    let mut session = match init(err) {
+    let defer = matches!(&parsed, Ok(inv) if defers_info(inv.command));
+    let mut session = match init(err, !defer) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -161,7 +212,7 @@ pub fn run_main(
     }
     match execute(&mut session, prog, &inv, out) {
         Ok(()) => 0,
-        Err(f) => report(err, None, &f),
+        Err(f) => report_failure(&mut session, err, &f),
     }
 }
 
@@ -203,12 +254,6 @@ fn errno_of(e: &Error) -> i32 {
     e.errno().unwrap_or(libc::EINVAL)
 }
 
-fn service_of(inv: &Invocation) -> Result<&Service, Failure> {
-    inv.service
-        .as_ref()
-        .ok_or_else(|| fail(2, "internal error: the command has no service"))
-}
-
 /// Runs one invocation (not `-R`) against the kernel.
 fn execute(
     session: &mut Session,
@@ -216,40 +261,7 @@ fn execute(
     inv: &Invocation,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let client = &mut session.client;
     match inv.command {
-        Command::AddService => kernel(client.add_service(service_of(inv)?), Op::AddService),
-        Command::EditService => kernel(client.edit_service(service_of(inv)?), Op::EditService),
-        Command::DelService => kernel(client.del_service(service_of(inv)?), Op::DelService),
-        Command::AddDest | Command::EditDest | Command::DelDest => {
-            let svc = service_of(inv)?;
-            let dest = inv
-                .dest
-                .as_ref()
-                .ok_or_else(|| fail(2, "internal error: the command has no destination"))?;
-            match inv.command {
-                Command::AddDest => kernel(client.add_dest(svc, dest), Op::AddDest),
-                Command::EditDest => kernel(client.edit_dest(svc, dest), Op::EditDest),
-                _ => kernel(client.del_dest(svc, dest), Op::DelDest),
-            }
-        }
-        Command::Flush => kernel(client.flush(), Op::Generic),
-        Command::Zero => kernel(client.zero(inv.service.as_ref()), Op::Zero),
-        Command::SetTimeouts => {
-            let t = inv.timeouts.unwrap_or_default();
-            kernel(client.set_timeouts(&t), Op::Generic)
-        }
-        Command::StartDaemon | Command::StopDaemon => {
-            let d = inv
-                .daemon
-                .as_ref()
-                .ok_or_else(|| fail(2, "internal error: the command has no daemon"))?;
-            if inv.command == Command::StartDaemon {
-                kernel(client.start_daemon(d), Op::StartDaemon)
-            } else {
-                kernel(client.stop_daemon(d), Op::StopDaemon)
-            }
-        }
         Command::List => list(session, inv, out),
         Command::Save => save(session, inv.list.numeric, out),
         Command::Help => write_out(out, help::help_text(prog).as_bytes()),
@@ -258,6 +270,13 @@ fn execute(
             255,
             format!("Try `{prog} -h' or '{prog} --help' for more information."),
         )),
+        _ => match write_request(inv) {
+            Some((req, op)) => kernel(session.client.execute(&req), op),
+            None => Err(fail(
+                2,
+                "internal error: the command lacks its service, destination or daemon",
+            )),
+        },
     }
 }
 
@@ -277,27 +296,104 @@ fn resolver(numeric: bool) -> &'static dyn Resolver {
     }
 }
 
-/// Reads every service (or the one given) with its destinations.
-fn snapshot(client: &mut Client, one: Option<&Service>) -> Result<Vec<ServiceEntry>, Failure> {
-    let services = match one {
-        Some(svc) => vec![client
-            .service(svc)
-            .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?],
+/// A service with its destinations, from the kernel.
+fn with_dests(client: &mut Client, service: Service) -> Result<ServiceEntry, Failure> {
+    let dests = client
+        .dests(&service)
+        .map_err(|e| fail(1, ipvs_strerror(Op::GetDests, errno_of(&e))))?;
+    Ok(ServiceEntry { service, dests })
+}
+
+/// A service held while a whole-table listing or save waits for its turn:
+/// what the printers need of it, in less memory than a [`Service`] (no
+/// counters unless they are shown, no spare string capacity). A listing
+/// holds every service at once, as ipvsadm does, but only one service's
+/// destinations at a time.
+struct Listed {
+    key: ServiceKey,
+    flags: u32,
+    timeout: u32,
+    netmask: u32,
+    scheduler: Box<str>,
+    pe: Option<Box<str>>,
+    stats: Option<Box<Stats>>,
+}
+
+impl Listed {
+    fn new(s: Service, keep_stats: bool) -> Listed {
+        Listed {
+            key: s.key,
+            flags: s.flags,
+            timeout: s.timeout,
+            netmask: s.netmask,
+            scheduler: s.scheduler.into_boxed_str(),
+            pe: s.pe.map(String::into_boxed_str),
+            stats: if keep_stats {
+                s.stats.map(Box::new)
+            } else {
+                None
+            },
+        }
+    }
+
+    fn into_service(self) -> Service {
+        Service {
+            key: self.key,
+            scheduler: self.scheduler.into_string(),
+            pe: self.pe.map(str::into_string),
+            flags: self.flags,
+            timeout: self.timeout,
+            netmask: self.netmask,
+            stats: self.stats.map(|b| *b),
+        }
+    }
+}
+
+/// The printers' service order (`print::sort_entries`): fwmark, family,
+/// protocol, address as a big-endian number, port.
+fn listing_order(key: &ServiceKey) -> (u32, u16, u16, [u8; 16], u16) {
+    match *key {
+        ServiceKey::Fwmark { family, mark } => (mark, family.to_raw(), 0, [0; 16], 0),
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let bytes = match addr {
+                IpAddr::V4(v4) => {
+                    let [a, b, c, d] = v4.octets();
+                    [a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                }
+                IpAddr::V6(v6) => v6.octets(),
+            };
+            (
+                0,
+                Family::of(&addr).to_raw(),
+                protocol.to_raw(),
+                bytes,
+                port,
+            )
+        }
+    }
+}
+
+/// Every service, compact, in listing order (kernel order with `nosort`).
+fn listed_services(
+    client: &mut Client,
+    keep_stats: bool,
+    nosort: bool,
+) -> Result<Vec<Listed>, Failure> {
+    let mut rows = client
+        .services_with(|s| Listed::new(s, keep_stats))
         // Policy (§6 item 18): ipvsadm's netlink dump forgets to name the
         // operation, so ESRCH would read "No such process"; it reads as
         // the other service lookups do.
-        None => client
-            .services()
-            .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?,
-    };
-    let mut entries = Vec::with_capacity(services.len());
-    for service in services {
-        let dests = client
-            .dests(&service)
-            .map_err(|e| fail(1, ipvs_strerror(Op::GetDests, errno_of(&e))))?;
-        entries.push(ServiceEntry { service, dests });
+        .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?;
+    if !nosort {
+        // Stable, like the printers' sort.
+        rows.sort_by_key(|r| listing_order(&r.key));
     }
-    Ok(entries)
+    Ok(rows)
 }
 
 fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<(), Failure> {
@@ -321,82 +417,147 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
         let d = session.client.daemons().map_err(listing)?;
         return print::print_daemons(out, &d).map_err(io_failure);
     }
-    let mut entries = snapshot(&mut session.client, inv.service.as_ref())?;
-    if !opts.nosort {
-        print::sort_entries(&mut entries);
+    if let Some(svc) = &inv.service {
+        let service = session
+            .client
+            .service(svc)
+            .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?;
+        let entry = with_dests(&mut session.client, service)?;
+        return print::list_table(out, None, std::slice::from_ref(&entry), opts, res)
+            .map_err(io_failure);
     }
-    let info = if inv.service.is_some() {
-        None
-    } else {
-        Some(&session.info)
+    let info = match session.info {
+        Some(info) => info,
+        None => session
+            .client
+            .info()
+            .map_err(|e| fail(1, ipvs_strerror(Op::Generic, errno_of(&e))))?,
     };
-    print::list_table(out, info, &entries, opts, res).map_err(io_failure)
+    let rows = listed_services(&mut session.client, opts.stats || opts.rate, opts.nosort)?;
+    // The header once, then the services a few at a time, without the
+    // column titles that every listing starts with.
+    print::list_table(out, Some(&info), &[], opts, res).map_err(io_failure)?;
+    let mut title = Vec::new();
+    print::list_table(&mut title, None, &[], opts, res).map_err(io_failure)?;
+    let mut buf = Vec::new();
+    in_chunks(&mut session.client, rows, |chunk| {
+        buf.clear();
+        print::list_table(&mut buf, None, chunk, opts, res).map_err(io_failure)?;
+        let body = buf.strip_prefix(title.as_slice()).unwrap_or(&buf);
+        out.write_all(body).map_err(io_failure)
+    })
 }
 
 fn save(session: &mut Session, numeric: bool, out: &mut dyn Write) -> Result<(), Failure> {
-    let mut entries = snapshot(&mut session.client, None)?;
-    print::sort_entries(&mut entries);
-    print::save_table(out, &entries, numeric, resolver(numeric)).map_err(io_failure)
+    let res = resolver(numeric);
+    let rows = listed_services(&mut session.client, false, false)?;
+    in_chunks(&mut session.client, rows, |chunk| {
+        print::save_table(out, chunk, numeric, res).map_err(io_failure)
+    })
 }
 
-/// One line of restore input, numbered from 1, as argv words.
-struct RestoreLine {
-    number: usize,
-    words: Vec<OsString>,
-}
+/// Services printed per printer call in a whole-table listing or save:
+/// few, so that little is held, but enough to spread each call's own cost.
+const PRINT_CHUNK: usize = 16;
 
-/// Splits restore input into command lines the way ipvsadm reads them
-/// (words separated by space, tab or CR; no quoting; the word `ipvsadm`
-/// dropped wherever it stands), skipping blank lines and, unlike ipvsadm,
-/// lines whose first word starts with `#`. The last line counts even
-/// without a newline.
-fn restore_lines(input: &[u8]) -> Vec<RestoreLine> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut lines = Vec::new();
-    for (i, raw) in input.split(|&b| b == b'\n').enumerate() {
-        let words: Vec<OsString> = raw
-            .split(|&b| b == b' ' || b == b'\t' || b == b'\r')
-            .filter(|w| !w.is_empty() && *w != b"ipvsadm")
-            .map(|w| std::ffi::OsStr::from_bytes(w).to_os_string())
-            .collect();
-        match words.first() {
-            None => continue,
-            Some(w) if w.as_bytes().starts_with(b"#") => continue,
-            Some(_) => lines.push(RestoreLine {
-                number: i + 1,
-                words,
-            }),
+/// Fetches the destinations of `rows` in order and hands them to `print`
+/// [`PRINT_CHUNK`] services at a time. When a destination dump fails, the
+/// services before it are printed first (ipvsadm prints as it goes).
+fn in_chunks(
+    client: &mut Client,
+    rows: Vec<Listed>,
+    mut print: impl FnMut(&[ServiceEntry]) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut chunk = Vec::with_capacity(PRINT_CHUNK);
+    for row in rows {
+        match with_dests(client, row.into_service()) {
+            Ok(entry) => chunk.push(entry),
+            Err(f) => {
+                print(&chunk)?;
+                return Err(f);
+            }
+        }
+        if chunk.len() >= PRINT_CHUNK {
+            print(&chunk)?;
+            chunk.clear();
         }
     }
-    lines
+    if chunk.is_empty() {
+        Ok(())
+    } else {
+        print(&chunk)
+    }
 }
 
-/// Parses every line of a restore; returns the invocations, or prints
-/// every bad line with its number and returns the exit status.
-fn check_restore(
-    prog: &str,
-    input: &[u8],
-    err: &mut dyn Write,
-) -> Result<Vec<(usize, Invocation)>, i32> {
-    let mut good = Vec::new();
+/// The words of one restore line as ipvsadm reads them: separated by
+/// space, tab or CR, no quoting, and the word `ipvsadm` dropped wherever
+/// it stands.
+fn line_words(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split(|&b| b == b' ' || b == b'\t' || b == b'\r')
+        .filter(|w| !w.is_empty() && *w != b"ipvsadm")
+}
+
+/// The command lines of restore input, numbered from 1, skipping blank
+/// lines and, unlike ipvsadm, lines whose first word starts with `#`. The
+/// last line counts even without a newline.
+fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
+    input
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, raw)| line_words(raw).next().is_some_and(|w| !w.starts_with(b"#")))
+        .map(|(i, raw)| (i + 1, raw))
+        .collect()
+}
+
+/// One checked restore line, ready to apply.
+enum Step {
+    /// A table write: sent in a batch with its neighbours.
+    Write(Request, Op),
+    /// Anything else (listing, save, help, version): run on its own.
+    Run(Invocation),
+}
+
+/// Parses one restore line as a separate command line. `words` is
+/// scratch space kept from line to line, so that the words' buffers are
+/// reused rather than allocated for every line.
+fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step, Failure> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut n = 0;
+    for w in line_words(raw) {
+        let w = std::ffi::OsStr::from_bytes(w);
+        match words.get_mut(n) {
+            Some(slot) => {
+                slot.clear();
+                slot.push(w);
+            }
+            None => words.push(w.to_os_string()),
+        }
+        n += 1;
+    }
+    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
+    if inv.command == Command::Restore {
+        return Err(fail(
+            255,
+            format!("Try `{prog} -h' or '{prog} --help' for more information."),
+        ));
+    }
+    Ok(into_step(inv))
+}
+
+/// Parses every line of a restore; returns the steps, or prints every bad
+/// line with its number and returns the exit status.
+fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
+    let lines = restore_lines(input);
+    let mut good = Vec::with_capacity(lines.len());
     let mut first_code = None;
     let mut bad = 0usize;
-    for line in restore_lines(input) {
-        let result = parse::parse(prog, &line.words, &SystemResolver).and_then(|inv| {
-            if inv.command == Command::Restore {
-                Err(fail(
-                    255,
-                    format!("Try `{prog} -h' or '{prog} --help' for more information."),
-                ))
-            } else {
-                Ok(inv)
-            }
-        });
-        match result {
-            Ok(inv) => good.push((line.number, inv)),
+    let mut words = Vec::new();
+    for (number, raw) in lines {
+        match check_line(prog, raw, &mut words) {
+            Ok(step) => good.push((number, step)),
             Err(f) => {
                 bad += 1;
-                let code = report(err, Some(line.number), &f);
+                let code = report(err, Some(number), &f);
                 first_code.get_or_insert(code);
             }
         }
@@ -414,8 +575,8 @@ fn check_restore(
     }
 }
 
-/// `-R`: checks the whole input, then applies it line by line; kernel
-/// errors are reported with their line number and the rest goes on.
+/// `-R`: checks the whole input, then applies it; kernel errors are
+/// reported with their line number and the rest goes on.
 fn restore(
     prog: &str,
     session: &mut Session,
@@ -424,34 +585,199 @@ fn restore(
     err: &mut dyn Write,
 ) -> i32 {
     match check_restore(prog, input, err) {
-        Ok(lines) => apply_restore(prog, session, &lines, out, err),
+        Ok(steps) => apply_restore(prog, session, steps, !one_by_one(), out, err),
         Err(code) => code,
     }
 }
 
+/// Environment variable that makes a restore send one request per line,
+/// as ipvsadm does, instead of batches. Only for tests that prove both
+/// ways give the same table, messages and status; not a user setting.
+pub const ONE_BY_ONE_ENV: &str = "IPVSADM_RS_RESTORE_ONE_BY_ONE";
+
+/// Most requests handed to one [`Client::batch`] call during a restore
+/// (the client splits them further into datagrams); bounds the memory
+/// held for results.
+const RESTORE_CHUNK: usize = 4096;
+
+/// The write request an invocation sends and the operation its errors are
+/// described with, or `None` for commands that are not one table write
+/// (listing, save, help, version, restore) or lack their object.
+///
+/// Restore batches the lines for which this is `Some`; [`execute`] sends
+/// the very same request for a single command line.
+pub fn write_request(inv: &Invocation) -> Option<(Request, Op)> {
+    match into_step(inv.clone()) {
+        Step::Write(req, op) => Some((req, op)),
+        Step::Run(_) => None,
+    }
+}
+
+/// [`write_request`] taking the invocation (no copies): a write step, or
+/// the invocation itself to run.
+fn into_step(inv: Invocation) -> Step {
+    use Command as C;
+    let (req, op) = match inv {
+        Invocation {
+            command: C::AddService,
+            service: Some(s),
+            ..
+        } => (Request::AddService(s), Op::AddService),
+        Invocation {
+            command: C::EditService,
+            service: Some(s),
+            ..
+        } => (Request::EditService(s), Op::EditService),
+        Invocation {
+            command: C::DelService,
+            service: Some(s),
+            ..
+        } => (Request::DelService(s), Op::DelService),
+        Invocation {
+            command: C::AddDest,
+            service: Some(s),
+            dest: Some(d),
+            ..
+        } => (Request::AddDest(s, d), Op::AddDest),
+        Invocation {
+            command: C::EditDest,
+            service: Some(s),
+            dest: Some(d),
+            ..
+        } => (Request::EditDest(s, d), Op::EditDest),
+        Invocation {
+            command: C::DelDest,
+            service: Some(s),
+            dest: Some(d),
+            ..
+        } => (Request::DelDest(s, d), Op::DelDest),
+        Invocation {
+            command: C::Flush, ..
+        } => (Request::Flush, Op::Generic),
+        Invocation {
+            command: C::Zero,
+            service,
+            ..
+        } => (Request::Zero(service), Op::Zero),
+        Invocation {
+            command: C::SetTimeouts,
+            timeouts,
+            ..
+        } => (
+            Request::SetTimeouts(timeouts.unwrap_or_default()),
+            Op::Generic,
+        ),
+        Invocation {
+            command: C::StartDaemon,
+            daemon: Some(d),
+            ..
+        } => (Request::StartDaemon(d), Op::StartDaemon),
+        Invocation {
+            command: C::StopDaemon,
+            daemon: Some(d),
+            ..
+        } => (Request::StopDaemon(d), Op::StopDaemon),
+        other => return Step::Run(other),
+    };
+    Step::Write(req, op)
+}
+
+/// Whether restore should send one request per line (see [`ONE_BY_ONE_ENV`]).
+fn one_by_one() -> bool {
+    std::env::var_os(ONE_BY_ONE_ENV).is_some_and(|v| !v.is_empty())
+}
+
+/// Applies checked restore lines in order. Runs of consecutive write lines
+/// go to the kernel in batches (unless `batching` is off); every other
+/// line (listing, save, help) runs on its own between them, so output
+/// keeps its order. Kernel errors are reported as `line N: MESSAGE` in
+/// line order, exactly as when sending one by one, and the status is that
+/// of the first failing line.
 fn apply_restore(
     prog: &str,
     session: &mut Session,
-    lines: &[(usize, Invocation)],
+    steps: Vec<(usize, Step)>,
+    batching: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
     let mut code = 0;
-    for (number, inv) in lines {
-        if matches!(inv.command, Command::Help | Command::Version) {
-            // As in ipvsadm: print, and the rest of the input is ignored.
-            let _ = execute(session, prog, inv, out);
-            return code;
-        }
-        if let Err(f) = execute(session, prog, inv, out) {
+    let mut pending: Vec<(usize, Op)> = Vec::new();
+    let mut reqs: Vec<Request> = Vec::new();
+    for (number, step) in steps {
+        let result = match step {
+            Step::Write(req, op) if batching => {
+                pending.push((number, op));
+                reqs.push(req);
+                if reqs.len() >= RESTORE_CHUNK {
+                    send_batch(session, &mut pending, &mut reqs, out, err, &mut code);
+                }
+                continue;
+            }
+            Step::Write(req, op) => kernel(session.client.execute(&req), op),
+            Step::Run(inv) => {
+                // Whatever runs next sees the table the lines before left.
+                send_batch(session, &mut pending, &mut reqs, out, err, &mut code);
+                if matches!(inv.command, Command::Help | Command::Version) {
+                    // As in ipvsadm: print, and the rest of the input is
+                    // ignored.
+                    let _ = execute(session, prog, &inv, out);
+                    return code;
+                }
+                execute(session, prog, &inv, out)
+            }
+        };
+        if let Err(f) = result {
             let _ = out.flush();
-            let c = report(err, Some(*number), &f);
+            let c = report(err, Some(number), &f);
             if code == 0 {
                 code = c;
             }
         }
     }
+    send_batch(session, &mut pending, &mut reqs, out, err, &mut code);
     code
+}
+
+/// Sends the collected requests as one batch and reports each failure with
+/// its line number, in order; empties both lists.
+fn send_batch(
+    session: &mut Session,
+    pending: &mut Vec<(usize, Op)>,
+    reqs: &mut Vec<Request>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    code: &mut i32,
+) {
+    if reqs.is_empty() {
+        return;
+    }
+    let results = session.client.batch(reqs);
+    reqs.clear();
+    let mut fail_line = |number: usize, f: Failure| {
+        let _ = out.flush();
+        let c = report(err, Some(number), &f);
+        if *code == 0 {
+            *code = c;
+        }
+    };
+    match results {
+        Ok(results) => {
+            for ((number, op), r) in pending.drain(..).zip(results) {
+                if let Err(f) = kernel(r, op) {
+                    fail_line(number, f);
+                }
+            }
+        }
+        // The socket failed (or a reply was malformed) with requests in
+        // flight: none of them is known to have been applied, so each
+        // line is reported as failing with that error.
+        Err(e) => {
+            for (number, op) in pending.drain(..) {
+                fail_line(number, fail(255, ipvs_strerror(op, errno_of(&e))));
+            }
+        }
+    }
 }
 
 /// `ipvsadm-save [-n]`.
@@ -470,13 +796,13 @@ pub fn run_save(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dy
             return 1;
         }
     }
-    let mut session = match init(err) {
+    let mut session = match init(err, false) {
         Ok(s) => s,
         Err(code) => return code,
     };
     match save(&mut session, numeric, out) {
         Ok(()) => 0,
-        Err(f) => report(err, None, &f),
+        Err(f) => report_failure(&mut session, err, &f),
     }
 }
 
@@ -494,7 +820,7 @@ pub fn run_restore_wrapper(
         let _ = writeln!(err, "{prog}: cannot read standard input: {e}");
         return 1;
     }
-    let mut session = match init(err) {
+    let mut session = match init(err, true) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -505,22 +831,33 @@ pub fn run_restore_wrapper(
     if let Err(e) = session.client.flush() {
         let _ = writeln!(err, "{}", ipvs_strerror(Op::Generic, errno_of(&e)));
     }
-    apply_restore(prog, &mut session, &lines, out, err)
+    apply_restore(prog, &mut session, lines, !one_by_one(), out, err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::resolve::NumericResolver;
+    use crate::client::Transport;
+    use crate::model::{Dest, FwdMethod, Protocol};
+    use crate::wire::ipvs::{
+        encode_dest_reply, encode_info_reply, encode_service_reply, Cmd, IpvsRequest, ReplyHeader,
+    };
+    use crate::wire::netlink::{
+        align, encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_DUMP,
+        NLM_F_MULTI,
+    };
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
 
     fn words(input: &str) -> Vec<(usize, Vec<String>)> {
         restore_lines(input.as_bytes())
             .into_iter()
-            .map(|l| {
+            .map(|(n, raw)| {
                 (
-                    l.number,
-                    l.words
-                        .iter()
-                        .map(|w| w.to_string_lossy().into_owned())
+                    n,
+                    line_words(raw)
+                        .map(|w| String::from_utf8_lossy(w).into_owned())
                         .collect(),
                 )
             })
@@ -552,6 +889,502 @@ mod tests {
     #[test]
     fn last_line_with_trailing_blank_and_no_newline_counts() {
         assert_eq!(words("-C \t").len(), 1);
+    }
+
+    /// A scripted kernel for restore tests: resolves the family, answers
+    /// `GET_INFO`, ends every dump at once (an empty table), and fails the
+    /// write requests whose number (from 0, in sending order) `script`
+    /// gives an errno for. Each answer is its own datagram, as the
+    /// kernel's are.
+    struct ScriptedKernel {
+        script: fn(usize) -> i32,
+        writes: usize,
+        datagrams: Arc<Mutex<usize>>,
+        queue: VecDeque<Vec<u8>>,
+        /// What the dumps show, in kernel order.
+        table: Vec<ServiceEntry>,
+    }
+
+    impl Transport for ScriptedKernel {
+        fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+            *self.datagrams.lock().unwrap() += 1;
+            let mut rest = datagram;
+            while let Some(h) = NlHeader::parse(rest) {
+                let len = h.len as usize;
+                let cmd = rest[16];
+                let msg = &rest[..len];
+                rest = &rest[align(len).min(rest.len())..];
+                let mut d = Vec::new();
+                if h.msg_type == GENL_ID_CTRL {
+                    encode_family_reply(&mut d, h.seq, h.pid, "IPVS", FAM).unwrap();
+                    encode_error(&mut d, &h, 0);
+                } else if h.flags & NLM_F_DUMP == NLM_F_DUMP {
+                    let rh = ReplyHeader {
+                        family: FAM,
+                        flags: NLM_F_MULTI,
+                        seq: h.seq,
+                        pid: h.pid,
+                    };
+                    if cmd == Cmd::GetService.to_raw() {
+                        // Three services per datagram.
+                        for (i, e) in self.table.iter().enumerate() {
+                            encode_service_reply(&mut d, &rh, &e.service).unwrap();
+                            if i % 3 == 2 {
+                                self.queue.push_back(std::mem::take(&mut d));
+                            }
+                        }
+                    } else if cmd == Cmd::GetDest.to_raw() {
+                        // The service whose GET_DEST request this is.
+                        let asked = |e: &&ServiceEntry| {
+                            let mut v = Vec::new();
+                            IpvsRequest::GetDests(&e.service.key)
+                                .encode(&mut v, FAM, h.seq, h.pid)
+                                .unwrap();
+                            v == msg
+                        };
+                        if let Some(e) = self.table.iter().find(asked) {
+                            for dest in &e.dests {
+                                encode_dest_reply(&mut d, &rh, dest).unwrap();
+                            }
+                        }
+                        self.queue.push_back(std::mem::take(&mut d));
+                    }
+                    encode_done(&mut d, h.seq, h.pid, 0, 0);
+                } else if cmd == Cmd::GetInfo.to_raw() {
+                    let rh = ReplyHeader {
+                        family: FAM,
+                        flags: 0,
+                        seq: h.seq,
+                        pid: h.pid,
+                    };
+                    let info = Info {
+                        version: 0x010201,
+                        conn_tab_size: 4096,
+                    };
+                    encode_info_reply(&mut d, &rh, &info).unwrap();
+                    encode_error(&mut d, &h, 0);
+                } else {
+                    encode_error(&mut d, &h, (self.script)(self.writes));
+                    self.writes += 1;
+                }
+                self.queue.push_back(d);
+            }
+            Ok(())
+        }
+
+        fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+            match self.queue.pop_front() {
+                Some(d) => {
+                    *buf = d;
+                    Ok(())
+                }
+                None => Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing queued")),
+            }
+        }
+
+        fn max_batch_messages(&self) -> usize {
+            3
+        }
+    }
+
+    const FAM: u16 = 0x1c;
+
+    /// Restores `input` against a scripted kernel; returns stdout, stderr,
+    /// the status and the number of datagrams sent.
+    fn restore_with(
+        input: &str,
+        script: fn(usize) -> i32,
+        batching: bool,
+    ) -> (String, String, i32, usize) {
+        let datagrams = Arc::new(Mutex::new(0));
+        let kernel = ScriptedKernel {
+            script,
+            writes: 0,
+            datagrams: datagrams.clone(),
+            queue: VecDeque::new(),
+            table: Vec::new(),
+        };
+        let mut session = Session {
+            client: Client::with_transport(Box::new(kernel)).unwrap(),
+            info: None,
+        };
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = match check_restore("ipvsadm", input.as_bytes(), &mut err) {
+            Ok(steps) => {
+                apply_restore("ipvsadm", &mut session, steps, batching, &mut out, &mut err)
+            }
+            Err(code) => code,
+        };
+        let sent = *datagrams.lock().unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            code,
+            sent,
+        )
+    }
+
+    const RESTORE_INPUT: &str = "\
+-A -t 10.0.0.1:80 -s rr
+-A -t 10.0.0.1:80 -s rr
+-a -t 10.0.0.1:80 -r 10.1.0.1 -m
+-a -t 10.0.0.9:80 -r 10.1.0.2 -m
+
+-L -n
+-d -t 10.0.0.1:80 -r 10.1.0.7
+-e -t 10.0.0.1:80 -r 10.1.0.1 -w 3
+--stop-daemon master
+-Z -t 10.0.0.1:80
+-S -n
+-C
+--set 1 2 3
+-E -t 10.0.0.1:80 -s wlc
+";
+
+    fn restore_script(n: usize) -> i32 {
+        match n {
+            1 => libc::EEXIST,
+            3 => libc::ESRCH,
+            4 => libc::ENOENT,
+            6 => libc::ESRCH,
+            7 => libc::ESRCH,
+            10 => libc::ESRCH,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn batched_restore_reports_like_one_by_one() {
+        let batched = restore_with(RESTORE_INPUT, restore_script, true);
+        let single = restore_with(RESTORE_INPUT, restore_script, false);
+        assert_eq!(batched.0, single.0);
+        assert_eq!(batched.1, single.1);
+        assert_eq!(batched.2, single.2);
+        assert_eq!(
+            batched.1,
+            "line 2: Service already exists\n\
+             line 4: Service not defined\n\
+             line 7: No such destination\n\
+             line 9: No daemon is running\n\
+             line 10: No such service\n\
+             line 14: No such service\n"
+        );
+        assert_eq!(batched.2, 255);
+        // The listing between the runs printed its (empty) table in place.
+        assert!(batched
+            .0
+            .starts_with("IP Virtual Server version 1.2.1 (size=4096)\n"));
+        // Family, 4 writes in 2 datagrams (3 at most each), the listing
+        // (GET_INFO and the service dump), 4 writes in 2, save (1), 3
+        // writes in 1.
+        assert_eq!(batched.3, 1 + 2 + 2 + 2 + 1 + 1);
+        assert_eq!(single.3, 1 + 4 + 2 + 4 + 1 + 3);
+    }
+
+    #[test]
+    fn batched_restore_without_failures_and_with_only_failures() {
+        let ok = restore_with(RESTORE_INPUT, |_| 0, true);
+        assert_eq!((ok.1.as_str(), ok.2), ("", 0));
+        let all = restore_with(RESTORE_INPUT, |_| libc::EPERM, true);
+        assert_eq!(all.1.lines().count(), 11);
+        assert!(all
+            .1
+            .lines()
+            .all(|l| l.ends_with(": Permission denied (you must be root)")));
+        assert_eq!(all.2, 255);
+        assert_eq!(all.1, restore_with(RESTORE_INPUT, |_| libc::EPERM, false).1);
+    }
+
+    #[test]
+    fn help_line_ends_a_batched_restore() {
+        let input = "-A -t 10.0.0.1:80\n-A -t 10.0.0.1:80\n-v\n-A -t 10.0.0.2:80\n";
+        let script: fn(usize) -> i32 = |n| if n == 1 { libc::EEXIST } else { 0 };
+        let b = restore_with(input, script, true);
+        let s = restore_with(input, script, false);
+        assert_eq!((&b.0, &b.1, b.2), (&s.0, &s.1, s.2));
+        assert_eq!(b.1, "line 2: Service already exists\n");
+        assert!(b.0.starts_with("ipvsadm "), "{}", b.0);
+        // Two writes in one datagram; the line after -v is not applied.
+        assert_eq!((b.3, s.3), (1 + 1, 1 + 2));
+    }
+
+    #[test]
+    fn large_input_is_checked_in_order() {
+        let mut input = String::new();
+        for i in 0..3000 {
+            match i {
+                9 => input.push_str("-A -t 10.0.0.1:80 -w 5\n"),
+                2499 => input.push_str("-a -t 10.0.0.1:80 -r 10.1.0.1 -w x\n"),
+                _ => input.push_str(&format!("-A -t 10.0.{}.{}:80\n", i / 250, i % 250 + 1)),
+            }
+        }
+        let mut err = Vec::new();
+        assert_eq!(
+            check_restore("ipvsadm", input.as_bytes(), &mut err).err(),
+            Some(2)
+        );
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "line 10: Illegal 'weight' option with the 'add-service' command\n\
+             line 2500: illegal weight specified\n\
+             ipvsadm: restore: 2 bad lines, nothing applied\n"
+        );
+        let good = input.replace("-w 5", "").replace("-w x", "");
+        let mut err = Vec::new();
+        let steps = check_restore("ipvsadm", good.as_bytes(), &mut err)
+            .ok()
+            .unwrap();
+        assert_eq!(steps.len(), 3000);
+        assert!(steps.iter().enumerate().all(|(i, (n, _))| *n == i + 1));
+        match steps.get(2998) {
+            Some((_, Step::Write(Request::AddService(s), Op::AddService))) => {
+                assert_eq!(s.key, write_key("10.0.11.249"));
+            }
+            _ => panic!("line 2999 is not the service it should be"),
+        }
+    }
+
+    fn write_key(addr: &str) -> ServiceKey {
+        ServiceKey::Addr {
+            protocol: crate::model::Protocol::Tcp,
+            addr: addr.parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    #[test]
+    fn write_requests_carry_the_lines_objects() {
+        let inv = |args: &str| {
+            let words: Vec<OsString> = args.split(' ').map(OsString::from).collect();
+            parse::parse("ipvsadm", &words, &NumericResolver).unwrap()
+        };
+        let a = inv("-a -t 10.0.0.1:80 -r 10.1.0.1 -w 4");
+        match write_request(&a) {
+            Some((Request::AddDest(s, d), Op::AddDest)) => {
+                assert_eq!(Some(s), a.service);
+                assert_eq!(Some(d), a.dest);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            write_request(&inv("-Z")),
+            Some((Request::Zero(None), Op::Zero))
+        ));
+        assert!(matches!(
+            write_request(&inv("-C")),
+            Some((Request::Flush, Op::Generic))
+        ));
+        for c in ["-L -n", "-S", "-h", "-v"] {
+            assert!(write_request(&inv(c)).is_none(), "{c}");
+        }
+    }
+
+    #[test]
+    fn listing_order_is_the_printers_order() {
+        use crate::model::Protocol;
+        let keys = [
+            ServiceKey::Fwmark {
+                family: Family::Inet,
+                mark: 7,
+            },
+            ServiceKey::Fwmark {
+                family: Family::Inet6,
+                mark: 3,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                addr: "10.0.0.1".parse().unwrap(),
+                port: 53,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.0.0.1".parse().unwrap(),
+                port: 80,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "9.255.0.1".parse().unwrap(),
+                port: 443,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 80,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Sctp,
+                addr: "192.168.0.1".parse().unwrap(),
+                port: 80,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.0.0.1".parse().unwrap(),
+                port: 79,
+            },
+        ];
+        let mut entries: Vec<ServiceEntry> = keys
+            .iter()
+            .map(|k| ServiceEntry {
+                service: Service::new(*k),
+                dests: Vec::new(),
+            })
+            .collect();
+        print::sort_entries(&mut entries);
+        let mut ours: Vec<Listed> = keys
+            .iter()
+            .map(|k| Listed::new(Service::new(*k), false))
+            .collect();
+        ours.sort_by_key(|r| listing_order(&r.key));
+        let a: Vec<ServiceKey> = entries.iter().map(|e| e.service.key).collect();
+        let b: Vec<ServiceKey> = ours.iter().map(|r| r.key).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn listed_services_round_trip() {
+        let mut s = Service::new(ServiceKey::Fwmark {
+            family: Family::Inet,
+            mark: 1,
+        });
+        s.scheduler = "sh".into();
+        s.pe = Some("sip".into());
+        s.flags = 0x19;
+        s.timeout = 300;
+        s.netmask = 0xffff_ff00;
+        s.stats = Some(Stats {
+            conns: 5,
+            ..Stats::default()
+        });
+        assert_eq!(Listed::new(s.clone(), true).into_service(), s);
+        let without = Listed::new(s.clone(), false).into_service();
+        assert_eq!(without.stats, None);
+        assert_eq!(Service { stats: None, ..s }, without);
+    }
+
+    /// A table in kernel (unsorted) order: 40 IPv4 services of 0 to 4
+    /// destinations, an IPv6 service, two fwmarks, with counters.
+    fn sample_table() -> Vec<ServiceEntry> {
+        let mut table = Vec::new();
+        for i in 0..40u32 {
+            let n = (i * 7919) % 40;
+            let key = ServiceKey::Addr {
+                protocol: if n % 5 == 0 {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
+                addr: format!("10.1.{}.{}", n / 8, n % 8 + 1).parse().unwrap(),
+                port: 80,
+            };
+            let mut service = Service::new(key);
+            service.scheduler = if n % 3 == 0 { "rr" } else { "wlc" }.into();
+            service.stats = Some(Stats {
+                conns: u64::from(n) * 1_000_003,
+                inbytes: u64::from(n) << 33,
+                ..Stats::default()
+            });
+            let dests = (0..n % 5)
+                .rev()
+                .map(|d| {
+                    let mut dest = Dest::new(format!("10.2.{n}.{}", d + 1).parse().unwrap(), 8080);
+                    dest.fwd = FwdMethod::Masq;
+                    dest.weight = d as i32;
+                    dest.active_conns = n;
+                    dest.stats = Some(Stats {
+                        inpkts: u64::from(d) * 77,
+                        ..Stats::default()
+                    });
+                    dest
+                })
+                .collect();
+            table.push(ServiceEntry { service, dests });
+        }
+        for key in [
+            ServiceKey::Fwmark {
+                family: Family::Inet,
+                mark: 9,
+            },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 443,
+            },
+            ServiceKey::Fwmark {
+                family: Family::Inet6,
+                mark: 2,
+            },
+        ] {
+            let mut service = Service::new(key);
+            service.scheduler = "sh".into();
+            service.flags = crate::model::svc_flags::PERSISTENT;
+            service.timeout = 300;
+            let dests = vec![Dest::new("10.3.0.1".parse().unwrap(), 0)];
+            table.insert(table.len() / 2, ServiceEntry { service, dests });
+        }
+        table
+    }
+
+    /// Runs one command line against `sample_table()`.
+    fn run_listing(args: &str) -> String {
+        let kernel = ScriptedKernel {
+            script: |_| 0,
+            writes: 0,
+            datagrams: Arc::default(),
+            queue: VecDeque::new(),
+            table: sample_table(),
+        };
+        let mut session = Session {
+            client: Client::with_transport(Box::new(kernel)).unwrap(),
+            info: None,
+        };
+        let words: Vec<OsString> = args.split(' ').map(OsString::from).collect();
+        let inv = parse::parse("ipvsadm", &words, &NumericResolver).unwrap();
+        let mut out = Vec::new();
+        execute(&mut session, "ipvsadm", &inv, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn streamed_listings_print_what_the_whole_table_prints() {
+        let info = Info {
+            version: 0x010201,
+            conn_tab_size: 4096,
+        };
+        for args in [
+            "-L -n",
+            "-L -n --stats",
+            "-L -n --rate --exact",
+            "-L -n --nosort",
+        ] {
+            let words: Vec<OsString> = args.split(' ').map(OsString::from).collect();
+            let inv = parse::parse("ipvsadm", &words, &NumericResolver).unwrap();
+            let mut entries = sample_table();
+            if !inv.list.nosort {
+                print::sort_entries(&mut entries);
+            }
+            let mut want = Vec::new();
+            print::list_table(
+                &mut want,
+                Some(&info),
+                &entries,
+                &inv.list,
+                &NumericResolver,
+            )
+            .unwrap();
+            assert_eq!(
+                run_listing(args),
+                String::from_utf8(want).unwrap(),
+                "{args}"
+            );
+        }
+        let mut entries = sample_table();
+        print::sort_entries(&mut entries);
+        let mut want = Vec::new();
+        print::save_table(&mut want, &entries, true, &NumericResolver).unwrap();
+        let got = run_listing("-S -n");
+        assert_eq!(got, String::from_utf8(want).unwrap());
+        assert_eq!(got.lines().count(), 43 + 83);
     }
 
     /// A kernel that knows the IPVS family but refuses every IPVS request
@@ -591,10 +1424,10 @@ mod tests {
         .unwrap();
         let mut session = Session {
             client,
-            info: Info {
+            info: Some(Info {
                 version: 0x010201,
                 conn_tab_size: 4096,
-            },
+            }),
         };
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let inv = parse::parse("ipvsadm", &args, &NumericResolver).unwrap();

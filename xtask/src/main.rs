@@ -6,6 +6,7 @@
 //! same binary is copied into the VM and acts as the in-VM agent there.
 
 mod agent;
+mod bench;
 mod capture;
 mod cargo;
 mod demo;
@@ -49,6 +50,23 @@ usage:
                                         record the reference ipvsadm's netlink
                                         traffic (strace in the VM) as wire
                                         fixtures (default: 6.12, tests/wire)
+  cargo xtask bench [OPTIONS]           ipvsadm and ipvsadm-rs timed side by
+                                        side in one VM boot per kernel
+      --kernel 6.1|6.12   (repeatable; default: 6.1)
+      --reps N            repetitions of each measurement (default 5)
+      --services N        services of the main table, 10 destinations
+                          each (default 2000)
+      --singles N         single -A invocations in the loop (default 100)
+      --scale A,B,..|none service counts of the scaling series
+                          (default 1000,2000,4000)
+      --scale-reps N      repetitions in the scaling series (default 3)
+      --timeout SECS      hard limit for one boot (default 3600)
+      --candidate FILE    time this ipvsadm-rs build instead of
+                          target/release's (to evaluate a variant)
+      --script TEXT       run this shell script in the bench VM instead
+                          (investigations; ipvs-bench helper on PATH)
+      --with FILE         with --script: also copy this host program into
+                          /usr/local/sbin (repeatable)
 
 Candidates for the differential runner come from IPVSADM_UNDER_TEST,
 IPVSADM_SAVE_UNDER_TEST, IPVSADM_RESTORE_UNDER_TEST: unset = the project's
@@ -213,6 +231,37 @@ fn real_main() -> Result<bool> {
             }
             capture::run(&opts)
         }
+        "bench" => {
+            let mut opts = bench::BenchOptions {
+                kernels: Vec::new(),
+                guest: bench::GuestOptions::default(),
+                timeout: Duration::from_secs(3600),
+                script: None,
+                extra: Vec::new(),
+                candidate: None,
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernels.push(flavor(&value(&mut args, &a)?)?),
+                    "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "--script" => opts.script = Some(value(&mut args, &a)?),
+                    "--with" => opts.extra.push(PathBuf::from(value(&mut args, &a)?)),
+                    "--candidate" => opts.candidate = Some(PathBuf::from(value(&mut args, &a)?)),
+                    "-h" | "--help" => {
+                        println!("{USAGE}");
+                        return Ok(true);
+                    }
+                    _ => {
+                        let v = value(&mut args, &a)?;
+                        opts.guest.set(&a, &v)?;
+                    }
+                }
+            }
+            if opts.kernels.is_empty() {
+                opts.kernels = vec![kernel::FLAVORS[0]];
+            }
+            bench::bench(&opts)
+        }
         // The rest runs inside the VM.
         "agent" => {
             let (Some(flag), Some(path)) = (args.next(), args.next()) else {
@@ -226,6 +275,11 @@ fn real_main() -> Result<bool> {
         }
         "load-modules" => {
             agent::load_modules_verbose()?;
+            Ok(true)
+        }
+        "bench-guest" => {
+            let rest: Vec<String> = args.collect();
+            bench::guest(&rest)?;
             Ok(true)
         }
         "side" => {

@@ -1,0 +1,231 @@
+//! Measuring helper for `cargo xtask bench`, run inside the test-bed VM.
+//! Not a product binary: it prints `key=value` lines for the bench to read.
+//!
+//! * `ipvs_bench run [--in F] [--out F] [--err F] -- PROG ARGS...` runs one
+//!   command and reports its wall time, its peak resident set
+//!   (`ru_maxrss`), CPU times, minor faults and exit status. `ru_maxrss`
+//!   also counts the forked copy of this helper before the exec, a few
+//!   hundred KiB: measure a tiny static program to see that floor. (`VmHWM`
+//!   read at a ptrace exit stop would avoid it, but kernels before 6.2
+//!   update those counters lazily and under-report small processes.)
+//! * `ipvs_bench floor FILE [REPS [MESSAGES]]` parses a restore file into
+//!   requests (not timed), then per repetition flushes the table (not
+//!   timed) and times only `Client::batch` of those requests: the kernel's
+//!   own cost plus the socket, with nothing else done. MESSAGES caps the
+//!   requests per datagram (1 = one request per system call).
+//! * `ipvs_bench dumps [SOCKETS...]` times the dumps a full listing makes
+//!   on the current table: the service dump, then every destination dump
+//!   on one socket, and on N sockets with one thread each.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use ipvsadm_rs::cli::parse;
+use ipvsadm_rs::cli::resolve::NumericResolver;
+use ipvsadm_rs::cli::run::write_request;
+use ipvsadm_rs::client::{Client, Request};
+use ipvsadm_rs::model::Service;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(args.get(1..).unwrap_or(&[])),
+        Some("floor") => floor(args.get(1..).unwrap_or(&[])),
+        Some("dumps") => dumps(args.get(1..).unwrap_or(&[])),
+        _ => Err("usage: ipvs_bench run|floor|dumps ...".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipvs_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn micros(d: Duration) -> u128 {
+    d.as_micros()
+}
+
+/// `run`: one command, measured.
+fn run(args: &[String]) -> Result<(), String> {
+    let mut stdin = Stdio::null();
+    let mut stdout = Stdio::null();
+    let mut stderr = Stdio::null();
+    let mut it = args.iter();
+    let open = |p: &String| File::open(p).map_err(|e| format!("{p}: {e}"));
+    let create = |p: &String| File::create(p).map_err(|e| format!("{p}: {e}"));
+    let mut argv: Vec<&String> = Vec::new();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--in" => stdin = open(it.next().ok_or("--in FILE")?)?.into(),
+            "--out" => stdout = create(it.next().ok_or("--out FILE")?)?.into(),
+            "--err" => stderr = create(it.next().ok_or("--err FILE")?)?.into(),
+            "--" => {
+                argv.extend(it.by_ref());
+                break;
+            }
+            other => return Err(format!("unexpected {other}")),
+        }
+    }
+    let (prog, rest) = argv.split_first().ok_or("no command")?;
+    let mut cmd = Command::new(prog);
+    cmd.args(rest).stdin(stdin).stdout(stdout).stderr(stderr);
+    // A pre-exec hook makes the standard library fork instead of using
+    // posix_spawn (a vfork), whose child would inherit this process's whole
+    // peak resident set into its ru_maxrss at the exec.
+    // SAFETY: the hook does nothing.
+    unsafe {
+        cmd.pre_exec(|| Ok(()));
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: status and usage are live and writable.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r != -1 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(format!("wait4: {e}"));
+        }
+    }
+    let wall = started.elapsed();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    let tv = |t: libc::timeval| t.tv_sec as i128 * 1_000_000 + t.tv_usec as i128;
+    println!(
+        "wall_us={} maxrss_kb={} utime_us={} stime_us={} minflt={} status={code}",
+        micros(wall),
+        usage.ru_maxrss,
+        tv(usage.ru_utime),
+        tv(usage.ru_stime),
+        usage.ru_minflt,
+    );
+    Ok(())
+}
+
+/// Parses restore input into requests with the library's own parser.
+fn requests(input: &str) -> Result<Vec<Request>, String> {
+    let mut reqs = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let words: Vec<OsString> = line
+            .split([' ', '\t', '\r'])
+            .filter(|w| !w.is_empty() && *w != "ipvsadm")
+            .map(OsString::from)
+            .collect();
+        if words.is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let inv = parse::parse("ipvs_bench", &words, &NumericResolver)
+            .map_err(|f| format!("line {}: {}", i + 1, f.stderr.trim_end()))?;
+        let (req, _) =
+            write_request(&inv).ok_or_else(|| format!("line {}: not a write command", i + 1))?;
+        reqs.push(req);
+    }
+    Ok(reqs)
+}
+
+fn client() -> Result<Client, String> {
+    Client::open().map_err(|e| format!("cannot open IPVS: {e}"))
+}
+
+/// `floor FILE [REPS]`.
+fn floor(args: &[String]) -> Result<(), String> {
+    let path = args.first().ok_or("floor FILE [REPS [MESSAGES]]")?;
+    let reps: usize = match args.get(1) {
+        Some(r) => r.parse().map_err(|_| format!("bad REPS {r}"))?,
+        None => 1,
+    };
+    let mut input = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut input))
+        .map_err(|e| format!("{path}: {e}"))?;
+    let reqs = requests(&input)?;
+    let mut c = client()?;
+    if let Some(m) = args.get(2) {
+        let m: usize = m.parse().map_err(|_| format!("bad MESSAGES {m}"))?;
+        c.set_batch_limits(usize::MAX, m);
+    }
+    for _ in 0..reps {
+        c.flush().map_err(|e| format!("flush: {e}"))?;
+        let t = Instant::now();
+        let results = c.batch(&reqs).map_err(|e| format!("batch: {e}"))?;
+        let took = t.elapsed();
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        println!(
+            "floor_us={} requests={} failed={failed}",
+            micros(took),
+            reqs.len()
+        );
+    }
+    Ok(())
+}
+
+/// Destination dumps of `services` on one fresh socket; returns how many
+/// destinations were read.
+fn dest_dumps(services: &[Service]) -> Result<usize, String> {
+    let mut c = client()?;
+    let mut n = 0;
+    for s in services {
+        n += c.dests(s).map_err(|e| format!("dests: {e}"))?.len();
+    }
+    Ok(n)
+}
+
+/// `dumps [SOCKETS...]`.
+fn dumps(args: &[String]) -> Result<(), String> {
+    let mut c = client()?;
+    let t = Instant::now();
+    let services = c.services().map_err(|e| format!("services: {e}"))?;
+    let svc_time = t.elapsed();
+    let t = Instant::now();
+    let mut dests = 0;
+    for s in &services {
+        dests += c.dests(s).map_err(|e| format!("dests: {e}"))?.len();
+    }
+    let one = t.elapsed();
+    print!(
+        "services={} dests={dests} services_us={} dests_1_us={}",
+        services.len(),
+        micros(svc_time),
+        micros(one)
+    );
+    for a in args {
+        let k: usize = a.parse().map_err(|_| format!("bad socket count {a}"))?;
+        let k = k.max(1);
+        let per = services.len().div_ceil(k).max(1);
+        let t = Instant::now();
+        let total = std::thread::scope(|scope| {
+            let handles: Vec<_> = services
+                .chunks(per)
+                .map(|part| scope.spawn(move || dest_dumps(part)))
+                .collect();
+            let mut total = 0;
+            for h in handles {
+                total += h.join().map_err(|_| "thread panicked".to_string())??;
+            }
+            Ok::<usize, String>(total)
+        })?;
+        if total != dests {
+            return Err(format!(
+                "{k} sockets read {total} destinations, not {dests}"
+            ));
+        }
+        print!(" dests_{k}_us={}", micros(t.elapsed()));
+    }
+    println!();
+    Ok(())
+}
