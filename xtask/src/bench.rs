@@ -321,7 +321,7 @@ impl Tool {
     /// Both tools, the first one alternating with the repetition so that
     /// neither always runs on a cache the other warmed.
     fn order(rep: usize) -> [Tool; 2] {
-        if rep % 2 == 0 {
+        if rep.is_multiple_of(2) {
             [Tool::Ref, Tool::Rs]
         } else {
             [Tool::Rs, Tool::Ref]
