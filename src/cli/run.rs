@@ -181,6 +181,10 @@ pub fn run_main(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    // `realserver ...` and `check ...` are ours, not ipvsadm's grammar.
+    if let Some(code) = crate::cli::realserver::dispatch(prog, args, out, err) {
+        return code;
+    }
     // With no arguments at all the parser gives ipvsadm's `-L` with names.
     let parsed = parse::parse(prog, args, &SystemResolver);
     // Help and version need no kernel (a fix: ipvsadm initialises first).
