@@ -321,7 +321,7 @@ impl Tool {
     /// Both tools, the first one alternating with the repetition so that
     /// neither always runs on a cache the other warmed.
     fn order(rep: usize) -> [Tool; 2] {
-        if rep.is_multiple_of(2) {
+        if rep & 1 == 0 {
             [Tool::Ref, Tool::Rs]
         } else {
             [Tool::Rs, Tool::Ref]
@@ -964,6 +964,50 @@ pub fn guest(args: &[String]) -> Result<()> {
         "  outputs byte-identical: -Ln and -Sn {}; tables restored by both {}",
         if outputs_same { "yes" } else { "NO" },
         if restored_same { "identical" } else { "DIFFER" }
+    ));
+    let speedup = |p: &Pair| match (median(&p.reference), median(&p.ours)) {
+        (Some(r), Some(o)) if o > 0.0 => Some(r / o),
+        _ => None,
+    };
+    let of_ref = |p: &Pair| match (median(&p.reference), median(&p.ours)) {
+        (Some(r), Some(o)) if r > 0.0 => Some(o / r),
+        _ => None,
+    };
+    let vs_floor = match (rs_restore, floor_med) {
+        (Some(r), Some(f)) if f > 0.0 => Some(r / f),
+        _ => None,
+    };
+    let targets = [
+        ("restore >= 10x faster", speedup(&restore), 10.0, true),
+        ("restore <= 1.5x the floor", vs_floor, 1.5, false),
+        ("-Ln >= 3x faster", speedup(&ln), 3.0, true),
+        ("-Sn >= 3x faster", speedup(&sn), 3.0, true),
+        ("single -A >= 1.2x faster", speedup(&singles), 1.2, true),
+        ("-Ln peak memory <= 1.1x", of_ref(&ln_mem), 1.1, false),
+        ("-Sn peak memory <= 1.1x", of_ref(&sn_mem), 1.1, false),
+    ];
+    say("");
+    say("targets:");
+    for (name, value, bound, at_least) in targets {
+        let verdict = match value {
+            Some(v) if (at_least && v >= bound) || (!at_least && v <= bound) => "met",
+            Some(_) => "NOT met",
+            None => "not measured",
+        };
+        say(format!(
+            "  {name:<28} {:>7}  {verdict}",
+            value.map_or("-".into(), |v| format!("{v:.2}"))
+        ));
+    }
+    say(format!(
+        "  {:<28} {:>7}  {}",
+        "outputs byte-identical",
+        "",
+        if outputs_same && restored_same {
+            "met"
+        } else {
+            "NOT met"
+        }
     ));
     if !opts.scale.is_empty() {
         say("");
