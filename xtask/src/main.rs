@@ -35,8 +35,8 @@ usage:
       --reference         the reference plays every candidate role
       --show              also print outputs of passing tests and the
                           reference transcript of each scenario
-      --timeout SECS      hard limit for one boot (default: 120 s plus
-                          10 s per test booted)
+      --timeout SECS      hard limit for one boot (default: 300 s plus
+                          30 s per test booted)
       --cpus N            guest CPUs (default 2; 1 runs scenario sides serially)
   cargo xtask vm [--kernel 6.1|6.12] [--timeout SECS] [-- COMMAND...]
                                         shell (or one command) in the VM
