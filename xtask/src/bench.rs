@@ -183,7 +183,7 @@ pub fn bench(opts: &BenchOptions) -> Result<bool> {
     let helper = build(&root)?;
     let mut bins: Vec<(String, PathBuf)> = ["ipvsadm-rs", "ipvsadm-rs-save", "ipvsadm-rs-restore"]
         .iter()
-        .map(|b| (b.to_string(), root.join("target/release").join(b)))
+        .map(|b| (b.to_string(), root.join(crate::cargo::SHIPPED_DIR).join(b)))
         .collect();
     if let (Some(c), Some(main)) = (&opts.candidate, bins.first_mut()) {
         main.1 = std::path::absolute(c)?;

@@ -163,7 +163,7 @@ pub fn run(opts: &DemoOptions) -> Result<bool> {
     let plan = kernel::module_plan(&k)?;
     let project_bins: Vec<(String, PathBuf)> = BINS
         .iter()
-        .map(|b| (b.to_string(), root.join("target/release").join(b)))
+        .map(|b| (b.to_string(), root.join(crate::cargo::SHIPPED_DIR).join(b)))
         .filter(|(_, p)| p.is_file())
         .collect();
     let payload = Payload {

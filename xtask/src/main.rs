@@ -62,7 +62,7 @@ usage:
       --scale-reps N      repetitions in the scaling series (default 3)
       --timeout SECS      hard limit for one boot (default 3600)
       --candidate FILE    time this ipvsadm-rs build instead of
-                          target/release's (to evaluate a variant)
+                          target/shipped's (to evaluate a variant)
       --script TEXT       run this shell script in the bench VM instead
                           (investigations; ipvs-bench helper on PATH)
       --with FILE         with --script: also copy this host program into
@@ -70,7 +70,7 @@ usage:
 
 Candidates for the differential runner come from IPVSADM_UNDER_TEST,
 IPVSADM_SAVE_UNDER_TEST, IPVSADM_RESTORE_UNDER_TEST: unset = the project's
-target/release binary, `ref` = the reference, anything else = a host path.";
+static release binary in target/shipped, `ref` = the reference, anything else = a host path.";
 
 fn main() -> ExitCode {
     match real_main() {

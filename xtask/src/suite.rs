@@ -86,7 +86,7 @@ fn files(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-const PROJECT_BINS: [&str; 3] = ["ipvsadm-rs", "ipvsadm-rs-save", "ipvsadm-rs-restore"];
+const PROJECT_BINS: [&str; 3] = cargo::BINS;
 const CANDIDATE_VARS: [&str; 3] = [
     "IPVSADM_UNDER_TEST",
     "IPVSADM_SAVE_UNDER_TEST",
@@ -115,7 +115,7 @@ fn candidates(root: &Path, reference: bool) -> Result<[Candidate; 3]> {
                 Candidate::Path(p)
             }
             _ => {
-                let p = root.join("target/release").join(bin);
+                let p = root.join(cargo::SHIPPED_DIR).join(bin);
                 if !p.is_file() {
                     bail!("{} was not built", p.display());
                 }
@@ -136,7 +136,7 @@ fn describe(c: &Candidate) -> String {
 fn project_bins(root: &Path) -> Vec<(String, PathBuf)> {
     PROJECT_BINS
         .iter()
-        .map(|b| (b.to_string(), root.join("target/release").join(b)))
+        .map(|b| (b.to_string(), root.join(cargo::SHIPPED_DIR).join(b)))
         .filter(|(_, p)| p.is_file())
         .collect()
 }
