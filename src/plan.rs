@@ -340,6 +340,9 @@ pub(crate) mod sim {
     use super::*;
     use crate::model::Stats;
 
+    /// Decides extra refusals: request number and request to errno.
+    pub(crate) type Refusal = Box<dyn FnMut(usize, &Request) -> Option<i32>>;
+
     /// The table, and which requests it refuses on top of the kernel's own
     /// rules.
     pub(crate) struct Sim {
@@ -349,7 +352,7 @@ pub(crate) mod sim {
         pub schedulers: Vec<&'static str>,
         /// Extra refusals: an errno for a request, by its position in all
         /// requests sent so far (counting from 0).
-        pub refuse: Box<dyn FnMut(usize, &Request) -> Option<i32>>,
+        pub refuse: Refusal,
         /// Requests seen.
         pub sent: Vec<Request>,
     }
