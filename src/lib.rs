@@ -11,6 +11,8 @@
 //! * [`route`]: the host's IP configuration (addresses and links through
 //!   route-netlink, settings through `/proc/sys`), for `realserver` and
 //!   `check`.
+//! * [`plan`]: the diff behind `apply` (changes between two tables, and
+//!   their inverses).
 //! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
 //!
 //! The binaries in `src/bin/` are thin wrappers around [`cli`].
@@ -29,6 +31,7 @@
 pub mod cli;
 pub mod client;
 pub mod model;
+pub mod plan;
 pub mod route;
 #[allow(unsafe_code)]
 pub mod sys;

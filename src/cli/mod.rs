@@ -2,6 +2,7 @@
 //! command execution and restore.
 
 pub mod addr;
+pub mod apply;
 pub mod check;
 pub mod conn;
 pub mod errors;

@@ -71,8 +71,8 @@ pub fn main_entry(args: Vec<OsString>, fallback: Mode) -> i32 {
 }
 
 /// A connected client with what start-up learned.
-struct Session {
-    client: Client,
+pub(crate) struct Session {
+    pub(crate) client: Client,
     /// `GET_INFO`'s answer; fetched at start-up only by commands that show
     /// it or whose errors it decides (see [`defers_info`]).
     info: Option<Info>,
@@ -117,7 +117,7 @@ fn defers_info(c: Command) -> bool {
 /// Opens the IPVS family the way ipvsadm's start-up does, including the
 /// one `modprobe ip_vs` attempt, and prints ipvsadm's two-line message on
 /// failure. With `info`, also asks `GET_INFO` as ipvsadm does.
-fn init(err: &mut dyn Write, info: bool) -> Result<Session, i32> {
+pub(crate) fn init(err: &mut dyn Write, info: bool) -> Result<Session, i32> {
     let client = match Client::open() {
         Ok(c) => c,
         Err(Error::FamilyNotFound) => {
@@ -183,6 +183,9 @@ pub fn run_main(
 ) -> i32 {
     // `realserver ...` and `check ...` are ours, not ipvsadm's grammar.
     if let Some(code) = crate::cli::realserver::dispatch(prog, args, out, err) {
+        return code;
+    }
+    if let Some(code) = crate::cli::apply::dispatch(prog, args, stdin, out, err) {
         return code;
     }
     // With no arguments at all the parser gives ipvsadm's `-L` with names.
@@ -254,7 +257,7 @@ fn kernel(result: Result<(), Error>, op: Op) -> Result<(), Failure> {
 
 /// The errno a failure stands for. Failures before the kernel answered
 /// read as EINVAL, as in ipvsadm.
-fn errno_of(e: &Error) -> i32 {
+pub(crate) fn errno_of(e: &Error) -> i32 {
     e.errno().unwrap_or(libc::EINVAL)
 }
 
@@ -504,7 +507,7 @@ fn line_words(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// The command lines of restore input, numbered from 1, skipping blank
 /// lines and, unlike ipvsadm, lines whose first word starts with `#`. The
 /// last line counts even without a newline.
-fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
+pub(crate) fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
     input
         .split(|&b| b == b'\n')
         .enumerate()
@@ -514,7 +517,7 @@ fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
 }
 
 /// One checked restore line, ready to apply.
-enum Step {
+pub(crate) enum Step {
     /// A table write: sent in a batch with its neighbours.
     Write(Request, Op),
     /// Anything else (listing, save, help, version): run on its own.
@@ -524,7 +527,11 @@ enum Step {
 /// Parses one restore line as a separate command line. `words` is
 /// scratch space kept from line to line, so that the words' buffers are
 /// reused rather than allocated for every line.
-fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step, Failure> {
+pub(crate) fn check_line(
+    prog: &str,
+    raw: &[u8],
+    words: &mut Vec<OsString>,
+) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
     let mut n = 0;
     for w in line_words(raw) {
