@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod check;
+pub mod commands;
 pub mod conn;
 pub mod errors;
 pub mod flags;
