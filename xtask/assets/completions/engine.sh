@@ -39,7 +39,7 @@ _ipvsadm_rs_legal() {
 # The services in the table with this service option (-t, -u,
 # --sctp-service, -f), from `ipvsadm-rs -Sn`; nothing when not permitted.
 _ipvsadm_rs_services() {
-    ipvsadm-rs -Sn 2>/dev/null | while read -r _ipvsadm_rs_c _ipvsadm_rs_o _ipvsadm_rs_a _ipvsadm_rs_rest; do
+    ipvsadm-rs -Sn 2>/dev/null | while IFS=" " read -r _ipvsadm_rs_c _ipvsadm_rs_o _ipvsadm_rs_a _ipvsadm_rs_rest; do
         if [ "$_ipvsadm_rs_c" = -A ] && [ "$_ipvsadm_rs_o" = "$1" ]; then
             printf '%s\n' "$_ipvsadm_rs_a"
         fi
