@@ -15,6 +15,7 @@ mod diff;
 mod initramfs;
 mod kernel;
 mod layout;
+mod package;
 mod protocol;
 mod qemu;
 mod scenario;
@@ -211,6 +212,16 @@ fn real_main() -> Result<bool> {
                 }
             }
             codegen::run(&suite::workspace_root(), check)
+        }
+        "package" => {
+            let mut check = false;
+            for a in args {
+                match a.as_str() {
+                    "--check" => check = true,
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            package::run(&suite::workspace_root(), check)
         }
         "fetch" => {
             let mut kernels = Vec::new();
