@@ -202,7 +202,8 @@ fn check_install(root: &Path, deb: &Path) -> Result<bool> {
         let p = scratch.join(path);
         // An unconfigured conffile waits as .dpkg-new.
         let alt = scratch.join(format!("{path}.dpkg-new"));
-        if !p.is_file() && !(alt.is_file() && !scripts) {
+        let landed = p.is_file() || (!scripts && alt.is_file());
+        if !landed {
             println!("  did not land: /{path}");
             ok = false;
         }
