@@ -157,6 +157,12 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
             ("SUBCOMMAND_SYNOPSIS", man_subcommand_synopsis()),
         ],
     )?;
+    // A flag in a section the template does not place would go missing.
+    for f in FLAGS {
+        if !main.contains(&format!("\\fB\\-\\-{}\\fR", roff(f.long))) {
+            bail!("--{} is in no section of man/ipvsadm-rs.8: add its section to the template and to generate()", f.long);
+        }
+    }
     let save = fill(
         &asset(root, "man/ipvsadm-rs-save.8.in")?,
         "ipvsadm-rs-save.8",
