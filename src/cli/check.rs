@@ -529,7 +529,8 @@ pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Wri
         match a.to_string_lossy().as_ref() {
             "--json" => json = true,
             "-h" | "--help" => {
-                let _ = out.write_all(HELP.as_bytes());
+                let help = crate::cli::realserver::help_as(prog, HELP, "check");
+                let _ = out.write_all(help.as_bytes());
                 return 0;
             }
             other => {

@@ -6,6 +6,7 @@
 //! the program name, then the commands, virtual-service, options and
 //! daemon-options sections) but the wording is this project's own.
 
+use super::commands::SUBCOMMANDS;
 use super::flags::{ArgKind, Flag, Section, FLAGS};
 
 /// The version line printed by `-v` (and first by `-h`).
@@ -71,7 +72,49 @@ pub fn help_text(prog: &str) -> String {
     section(&mut out, "\nSERVICE is one of:\n", Section::VirtualService);
     section(&mut out, "\nOptions:\n", Section::Options);
     section(&mut out, "Daemon options:\n", Section::DaemonOptions);
+    subcommands(&mut out, prog);
     out
+}
+
+/// The section on ipvsadm-rs's own subcommands (from
+/// [`super::commands::SUBCOMMANDS`]), each on a row like an option.
+fn subcommands(out: &mut String, prog: &str) {
+    let base = prog.rsplit('/').next().unwrap_or(prog);
+    out.push_str("\nSubcommands (not in ipvsadm; `");
+    out.push_str(base);
+    out.push_str(" SUBCOMMAND --help' for details):\n");
+    for s in SUBCOMMANDS {
+        let mut left = format!("  {}", s.name);
+        if !s.actions.is_empty() {
+            left.push(' ');
+            left.push_str(&s.actions.join("|"));
+        }
+        if !s.operand.is_empty() {
+            left.push_str(" [");
+            left.push_str(s.operand);
+            left.push(']');
+        }
+        if left.len() + 1 > DESC_COL {
+            out.push_str(&left);
+            out.push('\n');
+            left.clear();
+        }
+        let mut line = left;
+        for word in s.summary.split(' ') {
+            if line.len() < DESC_COL {
+                line.push_str(&" ".repeat(DESC_COL - line.len()));
+            } else if line.len() + 1 + word.len() > 80 {
+                out.push_str(&line);
+                out.push('\n');
+                line = " ".repeat(DESC_COL);
+            } else {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 fn section(out: &mut String, title: &str, which: Section) {
@@ -170,6 +213,14 @@ mod tests {
             assert!(l.starts_with("  prog ") || l.len() <= 80, "too long: {l:?}");
             assert!(!l.ends_with(' '), "trailing space: {l:?}");
         }
+        for s in SUBCOMMANDS {
+            assert!(
+                h.lines().any(|l| l.starts_with(&format!("  {}", s.name))),
+                "{}",
+                s.name
+            );
+        }
+        assert!(h.contains("`prog SUBCOMMAND --help'"));
         for title in ["Usage:", "Options:", "Daemon options:"] {
             assert!(h.lines().any(|l| l == title), "{title}");
         }

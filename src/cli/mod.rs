@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod apply;
 pub mod check;
+pub mod commands;
 pub mod conn;
 pub mod errors;
 pub mod flags;

@@ -984,12 +984,22 @@ fn parse_args(args: &[OsString]) -> Result<Option<Args>, String> {
     Ok(Some(a))
 }
 
+/// A subcommand's help text with its usage lines naming the program as
+/// invoked (`ipvsadm realserver ...` when installed as `ipvsadm`).
+pub fn help_as(prog: &str, help: &str, subcommand: &str) -> String {
+    let base = prog.rsplit('/').next().unwrap_or(prog);
+    help.replace(
+        &format!("ipvsadm-rs {subcommand}"),
+        &format!("{base} {subcommand}"),
+    )
+}
+
 /// `ipvsadm-rs realserver ...`.
 pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let a = match parse_args(args) {
         Ok(Some(a)) => a,
         Ok(None) => {
-            let _ = out.write_all(HELP.as_bytes());
+            let _ = out.write_all(help_as(prog, HELP, "realserver").as_bytes());
             return 0;
         }
         Err(e) => {
@@ -1473,6 +1483,20 @@ mod tests {
         let (mut o, mut e) = (Vec::new(), Vec::new());
         let args: Vec<OsString> = vec!["-Ln".into()];
         assert_eq!(dispatch("ipvsadm-rs", &args, &mut o, &mut e), None);
+        let mut o = Vec::new();
+        let mut e = Vec::new();
+        let args: Vec<OsString> = vec!["realserver".into(), "--help".into()];
+        assert_eq!(
+            dispatch("/usr/sbin/ipvsadm", &args, &mut o, &mut e),
+            Some(0)
+        );
+        let text = String::from_utf8(o).unwrap();
+        assert!(
+            text.starts_with("usage: ipvsadm realserver apply"),
+            "{text}"
+        );
+        assert!(text.contains("/run/ipvsadm-rs/realserver.state"));
+        let mut o = Vec::new();
         let args: Vec<OsString> = vec!["realserver".into(), "--help".into()];
         assert_eq!(dispatch("ipvsadm-rs", &args, &mut o, &mut e), Some(0));
         assert!(String::from_utf8(o)

@@ -9,11 +9,13 @@ mod agent;
 mod bench;
 mod capture;
 mod cargo;
+mod codegen;
 mod demo;
 mod diff;
 mod initramfs;
 mod kernel;
 mod layout;
+mod package;
 mod protocol;
 mod qemu;
 mod scenario;
@@ -45,6 +47,14 @@ usage:
                                         VM: a client, a director and two real
                                         servers, driven by ipvsadm-rs, each
                                         step explained (default kernel 6.12)
+  cargo xtask codegen [--check]         write the man pages and shell
+                                        completions from the option and
+                                        subcommand tables (--check: fail if
+                                        the committed ones are stale)
+  cargo xtask package [--check]         build the Debian package with
+                                        cargo-deb (--check: also check its
+                                        contents and install it into a
+                                        scratch root)
   cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
   cargo xtask capture-wire [--kernel 6.1|6.12] [--out DIR] [FILTER]
                                         record the reference ipvsadm's netlink
@@ -192,6 +202,26 @@ fn real_main() -> Result<bool> {
                 }
             }
             demo::run(&opts)
+        }
+        "codegen" => {
+            let mut check = false;
+            for a in args {
+                match a.as_str() {
+                    "--check" => check = true,
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            codegen::run(&suite::workspace_root(), check)
+        }
+        "package" => {
+            let mut check = false;
+            for a in args {
+                match a.as_str() {
+                    "--check" => check = true,
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            package::run(&suite::workspace_root(), check)
         }
         "fetch" => {
             let mut kernels = Vec::new();

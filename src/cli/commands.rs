@@ -1,0 +1,182 @@
+//! The table of ipvsadm-rs's own subcommands (`realserver`, `check`, ...).
+//!
+//! ipvsadm's grammar is all options and lives in [`super::flags`]; the
+//! subcommands are words that ipvsadm would reject, so they are described
+//! here, once: the `-h` screen lists them, and `cargo xtask codegen`
+//! writes the man page's SUBCOMMANDS section and the shell completions from
+//! this table and [`super::flags::FLAGS`]. Adding a subcommand means a row
+//! here (and rerunning `cargo xtask codegen`).
+
+/// One option of a subcommand.
+#[derive(Debug, Clone, Copy)]
+pub struct SubOption {
+    /// Long name, without the leading `--`.
+    pub long: &'static str,
+    /// Placeholder of its value; empty for a switch. `FILE` makes the
+    /// shell completions offer file names.
+    pub value_name: &'static str,
+    /// The values it accepts, when they are a fixed set (offered by the
+    /// shell completions); empty otherwise.
+    pub values: &'static [&'static str],
+    /// The actions it goes with; empty for all of them.
+    pub with: &'static [&'static str],
+    /// What it does, one sentence.
+    pub help: &'static str,
+}
+
+/// One subcommand: the first word after the program name.
+#[derive(Debug, Clone, Copy)]
+pub struct Subcommand {
+    /// The word that selects it.
+    pub name: &'static str,
+    /// Words that may follow it to pick an action (`apply`, `check`,
+    /// `undo`); empty if it has none.
+    pub actions: &'static [&'static str],
+    /// The placeholder of a trailing operand (`FILE`), empty if it takes
+    /// none. `FILE` makes the completions offer file names.
+    pub operand: &'static str,
+    /// Usage lines, each after the program name.
+    pub synopsis: &'static [&'static str],
+    /// What it does, in a line (for the `-h` screen).
+    pub summary: &'static str,
+    /// What it does, one paragraph (for the man page).
+    pub description: &'static str,
+    /// Its options.
+    pub options: &'static [SubOption],
+    /// Its exit statuses, one line each (`0 ...`).
+    pub exit_status: &'static [&'static str],
+}
+
+const MODES: &[&str] = &["dr", "tun"];
+
+/// Every subcommand, in the order they are documented.
+pub static SUBCOMMANDS: &[Subcommand] = &[
+    Subcommand {
+        name: "realserver",
+        actions: &["apply", "check", "undo"],
+        operand: "",
+        synopsis: &[
+            "realserver apply --vip VIP [--vip VIP]... [--mode dr|tun] [--state FILE]",
+            "realserver check --vip VIP [--vip VIP]... [--mode dr|tun] [--json]",
+            "realserver undo [--vip VIP]... [--state FILE]",
+        ],
+        summary: "prepare, check or restore this host as a real server",
+        description: "Prepares this host as a real server behind a director that forwards by \
+direct routing (-g) or IP tunnelling (-i). apply puts each VIP on lo (dr) or on tunl0/ip6tnl0 \
+(tun) as a single address, sets arp_ignore=1 and arp_announce=2 on lo and all so that the host \
+never answers ARP for the VIP, and for tun loosens strict reverse-path filtering; it records \
+every change in a state file first, and running it again changes nothing. check reports each \
+setting that is wrong and what it breaks. undo removes exactly what apply added and puts back \
+the settings it changed.",
+        options: &[
+            SubOption {
+                long: "vip",
+                value_name: "VIP",
+                values: &[],
+                with: &[],
+                help:
+                    "a virtual IP address (IPv4 or IPv6); repeat it or separate several with commas",
+            },
+            SubOption {
+                long: "mode",
+                value_name: "dr|tun",
+                values: MODES,
+                with: &["apply", "check"],
+                help: "how the director forwards: dr, direct routing (default), or tun, IP-in-IP",
+            },
+            SubOption {
+                long: "state",
+                value_name: "FILE",
+                values: &[],
+                with: &["apply", "undo"],
+                help: "where apply records its changes (default /run/ipvsadm-rs/realserver.state)",
+            },
+            SubOption {
+                long: "json",
+                value_name: "",
+                values: &[],
+                with: &["check"],
+                help: "print the findings as one JSON object",
+            },
+        ],
+        exit_status: &[
+            "0 done; for check, nothing is wrong",
+            "1 something is wrong, or a change failed",
+            "2 a usage error or an unreadable state file",
+        ],
+    },
+    Subcommand {
+        name: "check",
+        actions: &[],
+        operand: "",
+        synopsis: &["check [--json]"],
+        summary: "check this host as a director for the services in the table",
+        description: "Checks this host as an IPVS director: every virtual IP of a TCP, UDP or \
+SCTP service must be an address of this host, and every real server must be reachable the way \
+its forwarding method needs, on a directly connected subnet for direct routing, through any \
+route for tunnelling and NAT. For NAT it also warns when IP forwarding is off or ICMP \
+redirects are on. Each finding says what it breaks and how to fix it.",
+        options: &[SubOption {
+            long: "json",
+            value_name: "",
+            values: &[],
+            with: &[],
+            help: "print the findings as one JSON object",
+        }],
+        exit_status: &[
+            "0 nothing is wrong (warnings allowed)",
+            "1 something is wrong",
+            "2 the check could not run",
+        ],
+    },
+];
+
+/// The subcommand called `name`.
+pub fn find(name: &str) -> Option<&'static Subcommand> {
+    SUBCOMMANDS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::flags::FLAGS;
+
+    #[test]
+    fn names_are_unique_and_not_options() {
+        for (i, s) in SUBCOMMANDS.iter().enumerate() {
+            assert!(!s.name.starts_with('-'));
+            assert!(SUBCOMMANDS
+                .get(i + 1..)
+                .unwrap()
+                .iter()
+                .all(|t| t.name != s.name));
+            assert!(FLAGS.iter().all(|f| f.long != s.name));
+            assert!(!s.synopsis.is_empty() && !s.summary.is_empty());
+            for o in s.options {
+                for w in o.with {
+                    assert!(s.actions.contains(w), "{} --{}: {w}", s.name, o.long);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn synopses_name_every_option() {
+        for s in SUBCOMMANDS {
+            let all = s.synopsis.join(" ");
+            for o in s.options {
+                assert!(
+                    all.contains(&format!("--{}", o.long)),
+                    "{} --{}",
+                    s.name,
+                    o.long
+                );
+            }
+            for a in s.actions {
+                assert!(all.contains(&format!("{} {a}", s.name)), "{} {a}", s.name);
+            }
+        }
+        assert!(find("realserver").is_some());
+        assert!(find("bogus").is_none());
+    }
+}
