@@ -185,6 +185,16 @@ _ipvsadm_rs_subcommand() {
         fi
         printf '%s\n' --json
         ;;
+    apply)
+        shift
+        if [ $# -gt 0 ]; then
+            eval "_ipvsadm_rs_p=\${$#}"
+            case $_ipvsadm_rs_p in
+            esac
+        fi
+        printf '%s\n' --dry-run
+        echo @files
+        ;;
     esac
 }
 
@@ -192,7 +202,7 @@ _ipvsadm_rs_candidates() {
     local _ipvsadm_rs_r _ipvsadm_rs_p _ipvsadm_rs_w _ipvsadm_rs_cmd _ipvsadm_rs_used _ipvsadm_rs_skip _ipvsadm_rs_l
     if [ $# -gt 0 ]; then
         case $1 in
-        realserver | check)
+        realserver | check | apply)
             _ipvsadm_rs_subcommand "$@"
             return
             ;;
@@ -228,7 +238,7 @@ _ipvsadm_rs_candidates() {
     done
     if [ -z "$_ipvsadm_rs_cmd" ]; then
         printf '%s\n' -A --add-service -E --edit-service -D --delete-service -C --clear -R --restore -S --save -a --add-server -e --edit-server -d --delete-server -L -l --list -Z --zero --set --start-daemon --stop-daemon -h --help -v --version
-        if [ $# -eq 0 ]; then printf '%s\n' realserver check; fi
+        if [ $# -eq 0 ]; then printf '%s\n' realserver check apply; fi
         return
     fi
     _ipvsadm_rs_legal "$_ipvsadm_rs_cmd"

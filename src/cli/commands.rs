@@ -129,6 +129,34 @@ redirects are on. Each finding says what it breaks and how to fix it.",
             "2 the check could not run",
         ],
     },
+    Subcommand {
+        name: "apply",
+        actions: &[],
+        operand: "FILE",
+        synopsis: &["apply [--dry-run] [FILE]"],
+        summary: "make the live table equal to a saved table, changing only what differs",
+        description: "Reads a table in the save format (-A and -a lines as ipvsadm-rs -S prints \
+them; blank lines and # comments allowed) from FILE, or standard input when FILE is absent or -, \
+and makes the live table equal to it with the fewest changes: settings are edited in place, \
+services and real servers are added or deleted only where one side lacks them, and the table is \
+never flushed, so connections through the services that stay are kept. The changes go to the \
+kernel in one batch; if the kernel refuses any of them, the ones already made are undone in \
+reverse order and the table is left as it was. Applying the same file twice changes nothing \
+the second time.",
+        options: &[SubOption {
+            long: "dry-run",
+            value_name: "",
+            values: &[],
+            with: &[],
+            help: "print the changes as ipvsadm command lines and send nothing",
+        }],
+        exit_status: &[
+            "0 the table matches FILE (changes applied, or nothing to do)",
+            "1 the kernel refused a change and all changes were undone, or the table could not be read",
+            "2 bad usage, or a bad line in FILE (nothing sent)",
+            "3 a change was refused and undoing failed: what is left is printed",
+        ],
+    },
 ];
 
 /// The subcommand called `name`.

@@ -72,7 +72,14 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     if !probe.status.success() {
         bail!("cargo-deb is not installed: `cargo install cargo-deb --locked` (.ci/run does)");
     }
-    let stdout = output(Command::new(&cargo).arg("deb").current_dir(root))?;
+    // The shipped binaries are the static ones the test bed tests
+    // (cargo::build_release_bins); cargo deb only packs them.
+    crate::cargo::build_release_bins(root)?;
+    let stdout = output(
+        Command::new(&cargo)
+            .args(["deb", "--no-build"])
+            .current_dir(root),
+    )?;
     let deb = stdout
         .lines()
         .rev()
@@ -122,11 +129,21 @@ fn check_contents(deb: &Path) -> Result<bool> {
         }
     }
     let fields = output(Command::new("dpkg-deb").arg("-f").arg(deb))?;
-    for f in ["Package: ipvsadm-rs", "Section: net", "Depends: libc6"] {
+    for f in ["Package: ipvsadm-rs", "Section: net", "Architecture: amd64"] {
         if !fields.lines().any(|l| l.starts_with(f)) {
             println!("  control lacks {f:?}");
             ok = false;
         }
+    }
+    // The binaries are static-pie (cargo::build_release_bins), so the
+    // package needs no shared library; a libc6 dependency would mean a
+    // dynamic binary slipped in.
+    if fields
+        .lines()
+        .any(|l| l.starts_with("Depends:") && l.contains("libc6"))
+    {
+        println!("  control depends on libc6: the packaged binaries are not the static ones");
+        ok = false;
     }
     println!(
         "package contents: {} expected files {}",
