@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod json;
 pub mod model;
 pub mod route;
 #[allow(unsafe_code)]
