@@ -460,7 +460,7 @@ pub static FLAGS: &[Flag] = &[
     opt("json", &[], NoArg, Action::Json, Some(Slot::Json), "", "list as JSON (docs/json.md): numeric, full\ncounters, every field", OSec),
     // Extensions for every command.
     opt("netns", &[], ReqArg, Action::Netns, Some(Slot::Netns), "name|path", "act on this network namespace's IPVS table\n(a name under /run/netns, or a file)", OSec),
-    opt("test", &[], NoArg, Action::Test, Some(Slot::Test), "", "with --restore: check every line, report each\nbad one, change nothing", OSec),
+    opt("test", &[], NoArg, Action::Test, Some(Slot::Test), "", "with --restore: check all input, report each\nbad line, change nothing", OSec),
     // Daemon options.
     opt("syncid", &[], ReqArg, Action::Syncid, Some(Slot::Syncid), "id", "sync id, 0-255 (default 0)", DSec),
     opt("sync-maxlen", &[], ReqArg, Action::SyncMaxlen, Some(Slot::SyncMaxlen), "bytes", "largest sync message (default: kernel's)", DSec),
