@@ -2223,4 +2223,103 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn extensions_json_netns_test() {
+        let inv = ok(&["-L", "-n", "--json", "--stats", "--netns", "blue"]);
+        assert!(inv.list.json && inv.list.stats);
+        assert_eq!(inv.netns.as_deref(), Some("blue"));
+        assert!(!inv.test);
+        for args in [
+            &["-L", "-c", "--json"][..],
+            &["-L", "--timeout", "--json"],
+            &["-L", "--daemon", "--json"],
+            &[
+                "-L",
+                "-t",
+                "1.2.3.4:80",
+                "--json",
+                "--exact",
+                "--thresholds",
+            ],
+        ] {
+            assert!(ok(args).list.json, "{args:?}");
+        }
+        assert_eq!(
+            ok(&["--netns=/proc/1/ns/net", "-C"]).netns.as_deref(),
+            Some("/proc/1/ns/net")
+        );
+        let inv = ok(&["-R", "--test", "--netns", "a"]);
+        assert!(inv.test);
+        assert_eq!(inv.command, Command::Restore);
+        assert_eq!(
+            err(&["-A", "-t", "1.2.3.4:80", "--json"]),
+            (
+                2,
+                "Illegal 'json' option with the 'add-service' command\n".into()
+            )
+        );
+        assert_eq!(
+            err(&["-S", "--json"]),
+            (2, "Illegal 'json' option with the 'save' command\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--test"]),
+            (2, "Illegal 'test' option with the 'list' command\n".into())
+        );
+        assert_eq!(
+            err(&["-C", "--test"]),
+            (2, "Illegal 'test' option with the 'flush' command\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--json", "--json"]),
+            (2, "multiple 'json' options specified\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--netns", "a", "--netns=b"]),
+            (2, "multiple 'netns' options specified\n".into())
+        );
+        assert_eq!(
+            err(&["-R", "--test", "--test"]),
+            (2, "multiple 'test' options specified\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--netns", ""]),
+            (2, "empty network namespace specified\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--netns"]),
+            (255, "--netns: missing argument\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--json=1"]),
+            (255, "--json=1: option does not take an argument\n".into())
+        );
+        // ipvsadm's own errors still win: its columns come first.
+        assert_eq!(
+            err(&["-A", "-t", "1.2.3.4:80", "-n", "--json"]),
+            (
+                2,
+                "Illegal 'numeric' option with the 'add-service' command\n".into()
+            )
+        );
+        // The -L conflicts are unchanged.
+        assert_eq!(
+            err(&["-L", "-c", "--stats", "--json"]),
+            (2, "options conflicts in the list command\n".into())
+        );
+        // --netns is legal with every command.
+        for args in [
+            &["-A", "-t", "1.2.3.4:80"][..],
+            &["-a", "-t", "1.2.3.4:80", "-r", "5.5.5.5"],
+            &["-Z"],
+            &["-S", "-n"],
+            &["--set", "1", "2", "3"],
+            &["--start-daemon", "master"],
+        ] {
+            let mut a = args.to_vec();
+            a.extend(["--netns", "x"]);
+            assert_eq!(ok(&a).netns.as_deref(), Some("x"), "{a:?}");
+        }
+    }
 }
