@@ -70,7 +70,13 @@ fn director() -> Topology {
     let (c, r) = (&t.client, &t.server);
     let a = env_path("REF_IPVSADM");
     sh(&format!(
-        r#"set -e
+        r#"set -ex
+ip link add d0 type dummy
+ip link set d0 up
+# (A running master refuses destinations of the other family, and the
+# other way round: the tunnels below are all IPv4.)
+{a} --start-daemon master --mcast-interface d0 --syncid 7
+{a} --start-daemon backup --mcast-interface d0 --syncid 9 --mcast-group 224.0.0.99 --mcast-port 9000
 ip netns add {c}
 ip netns add {r}
 ip link add vc0 type veth peer name vc1
@@ -87,8 +93,6 @@ ip addr add 2001:db8::1/64 dev vr0 nodad
 ip link set vr0 up
 ip addr add 192.168.10.1/32 dev lo
 ip addr add 2001:db8::10/128 dev lo nodad
-ip link add d0 type dummy
-ip link set d0 up
 ip -n {c} link set lo up
 ip -n {c} addr add 10.9.9.9/24 dev vc1
 ip -n {c} addr add 2001:db8:9::9/64 dev vc1 nodad
@@ -115,14 +119,12 @@ ip netns exec {r} httpd -p 8080 -h "$PWD/www"
 {a} -A -t [2001:db8::10]:80 -s wrr
 {a} -a -t [2001:db8::10]:80 -r [2001:db8::11]:8080 -m -w 2
 {a} -A -t 192.168.10.1:82 -s rr
-{a} -a -t 192.168.10.1:82 -r [2001:db8::11]:82 -i --tun-type gue --tun-port 6080 --tun-csum
+{a} -a -t 192.168.10.1:82 -r 10.2.0.12:82 -i --tun-type gue --tun-port 6080 --tun-csum
 {a} -a -t 192.168.10.1:82 -r 10.2.0.11:82 -i --tun-type gre
 {a} -A -f 7 -s lc
 {a} -a -f 7 -r 192.168.10.11:0 -g
 {a} -A -f 8 -6 -s rr -p 10 -M 64
 {a} --set 901 121 301
-{a} --start-daemon master --mcast-interface d0 --syncid 7
-{a} --start-daemon backup --mcast-interface d0 --syncid 9 --mcast-group 224.0.0.99 --mcast-port 9000
 sleep 1
 for i in 1 2 3; do
     ip netns exec {c} wget -q -O /dev/null http://192.168.10.1/
