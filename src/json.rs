@@ -786,11 +786,12 @@ pub struct ListWriter {
 
 impl ListWriter {
     /// Writes `{"version":1,"kind":KIND,` the `head` fields (each a
-    /// name and a value) and the opening of the list named `list`.
+    /// name and its value as JSON text) and the opening of the list named
+    /// `list`.
     pub fn begin(
         out: &mut dyn std::io::Write,
         kind: &str,
-        head: &[(&str, &serde_json::Value)],
+        head: &[(&str, &str)],
         list: &str,
     ) -> std::io::Result<ListWriter> {
         write!(out, "{{\"version\":{VERSION},\"kind\":")?;
@@ -799,7 +800,7 @@ impl ListWriter {
             out.write_all(b",")?;
             put(out, name)?;
             out.write_all(b":")?;
-            put(out, value)?;
+            out.write_all(value.as_bytes())?;
         }
         out.write_all(b",")?;
         put(out, &list)?;
@@ -830,7 +831,7 @@ pub fn write_services(
     info: Option<&Info>,
     entries: &[ServiceEntry],
 ) -> std::io::Result<()> {
-    let ipvs = serde_json::to_value(info.map(IpvsInfo::from)).map_err(std::io::Error::other)?;
+    let ipvs = serde_json::to_string(&info.map(IpvsInfo::from)).map_err(std::io::Error::other)?;
     let mut w = ListWriter::begin(out, "services", &[("ipvs", &ipvs)], "services")?;
     for e in entries {
         w.item(out, &ServiceJson::from(e))?;
@@ -950,7 +951,9 @@ mod tests {
         write_services(&mut out, Some(&info()), &entries).unwrap();
         let text = String::from_utf8(out).unwrap();
         // One service per line, version first.
-        assert!(text.starts_with("{\"version\":1,\"kind\":\"services\","));
+        assert!(text.starts_with(
+            "{\"version\":1,\"kind\":\"services\",\"ipvs\":{\"version\":\"1.2.1\",\"conn_tab_size\":4096},\"services\":[\n{\"family\":\"inet\",\"protocol\":\"tcp\",\"address\":\"10.0.0.1\",\"port\":80,\"fwmark\":null,"
+        ), "{text}");
         assert_eq!(text.lines().count(), 2 + entries.len());
         let Document::Services(doc) = Document::parse(&text).unwrap() else {
             panic!("not a services document");

@@ -601,9 +601,9 @@ fn list_json(
     nosort: bool,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let ipvs = serde_json::to_value(json::IpvsInfo::from(&info))
+    let ipvs = serde_json::to_string(&json::IpvsInfo::from(&info))
         .map_err(|e| io_failure(io::Error::other(e)))?;
-    let mut w = json::ListWriter::begin(out, "services", &[("ipvs", &ipvs)], "services")
+    let mut w = json::ListWriter::begin(out, "services", &[("ipvs", ipvs.as_str())], "services")
         .map_err(io_failure)?;
     // A failed destination dump leaves the document without its end, so
     // that no reader takes it for the whole table.
