@@ -32,6 +32,7 @@ _ipvsadm_rs_kind() {
     -y | --l-threshold) _ipvsadm_rs_r=value ;;
     --tun-type) _ipvsadm_rs_r=tun-type ;;
     --tun-port) _ipvsadm_rs_r=value ;;
+    --netns) _ipvsadm_rs_r=netns ;;
     --syncid) _ipvsadm_rs_r=value ;;
     --sync-maxlen) _ipvsadm_rs_r=value ;;
     --mcast-interface) _ipvsadm_rs_r=interface ;;
@@ -101,6 +102,9 @@ _ipvsadm_rs_slot() {
     --tun-info) _ipvsadm_rs_r=tun-info ;;
     --nosort) _ipvsadm_rs_r=nosort ;;
     -n | --numeric) _ipvsadm_rs_r=numeric ;;
+    --json) _ipvsadm_rs_r=json ;;
+    --netns) _ipvsadm_rs_r=netns ;;
+    --test) _ipvsadm_rs_r=test ;;
     --syncid) _ipvsadm_rs_r=syncid ;;
     --sync-maxlen) _ipvsadm_rs_r=sync-maxlen ;;
     --mcast-interface) _ipvsadm_rs_r=mcast-interface ;;
@@ -114,20 +118,20 @@ _ipvsadm_rs_slot() {
 # The options a command accepts (ipvsadm\'s legality matrix).
 _ipvsadm_rs_legal() {
     case $1 in
-    add-service) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -s --scheduler --pe -p --persistent -M --netmask -b --sched-flags -o --ops\' ;;
-    edit-service) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -s --scheduler --pe -p --persistent -M --netmask -b --sched-flags -o --ops\' ;;
-    delete-service) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6\' ;;
-    flush) _ipvsadm_rs_r=\'\' ;;
-    restore) _ipvsadm_rs_r=\'\' ;;
-    save) _ipvsadm_rs_r=\'-n --numeric\' ;;
-    add-server) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -r --real-server -g --gatewaying -i --ipip -m --masquerading -w --weight -x --u-threshold -y --l-threshold --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum\' ;;
-    edit-server) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -r --real-server -g --gatewaying -i --ipip -m --masquerading -w --weight -x --u-threshold -y --l-threshold --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum\' ;;
-    delete-server) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -r --real-server\' ;;
-    list) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -c --connection --timeout --daemon --stats --rate -X --exact --thresholds --persistent-conn --tun-info --nosort --sort -n --numeric --syncid\' ;;
-    zero) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6\' ;;
-    set) _ipvsadm_rs_r=\'\' ;;
-    start-daemon) _ipvsadm_rs_r=\'--syncid --sync-maxlen --mcast-interface --mcast-group --mcast-port --mcast-ttl\' ;;
-    stop-daemon) _ipvsadm_rs_r=--syncid ;;
+    add-service) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -s --scheduler --pe -p --persistent -M --netmask -b --sched-flags -o --ops --netns\' ;;
+    edit-service) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -s --scheduler --pe -p --persistent -M --netmask -b --sched-flags -o --ops --netns\' ;;
+    delete-service) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --netns\' ;;
+    flush) _ipvsadm_rs_r=--netns ;;
+    restore) _ipvsadm_rs_r=\'--netns --test\' ;;
+    save) _ipvsadm_rs_r=\'-n --numeric --netns\' ;;
+    add-server) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -r --real-server -g --gatewaying -i --ipip -m --masquerading -w --weight -x --u-threshold -y --l-threshold --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum --netns\' ;;
+    edit-server) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -r --real-server -g --gatewaying -i --ipip -m --masquerading -w --weight -x --u-threshold -y --l-threshold --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum --netns\' ;;
+    delete-server) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -r --real-server --netns\' ;;
+    list) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 -c --connection --timeout --daemon --stats --rate -X --exact --thresholds --persistent-conn --tun-info --nosort --sort -n --numeric --json --netns --syncid\' ;;
+    zero) _ipvsadm_rs_r=\'-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --netns\' ;;
+    set) _ipvsadm_rs_r=--netns ;;
+    start-daemon) _ipvsadm_rs_r=\'--netns --syncid --sync-maxlen --mcast-interface --mcast-group --mcast-port --mcast-ttl\' ;;
+    stop-daemon) _ipvsadm_rs_r=\'--netns --syncid\' ;;
     help) _ipvsadm_rs_r=\'\' ;;
     version) _ipvsadm_rs_r=\'\' ;;
     *) _ipvsadm_rs_r= ;;

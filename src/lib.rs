@@ -148,6 +148,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod json;
 pub mod model;
 pub mod plan;
 pub mod route;

@@ -72,3 +72,23 @@ pub fn force_rcvbuf(fd: std::os::fd::RawFd, bytes: libc::c_int) -> bool {
     };
     rc == 0
 }
+
+/// Moves the calling thread into the network namespace `ns` refers to (a
+/// file under `/run/netns`, or `/proc/PID/ns/net`), so that every socket
+/// opened afterwards, and `/proc/net` and `/proc/sys/net` as this process
+/// sees them, belong to that namespace. Called once at start-up, before
+/// any socket exists and while the process has one thread.
+pub fn set_netns(ns: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns(2) takes a descriptor and a flag, no pointers; the
+    // descriptor is borrowed from a live `File`, so it stays open for the
+    // call. CLONE_NEWNET makes the kernel check that it is a network
+    // namespace (EINVAL otherwise). Changing the namespace affects only
+    // the calling thread, and no memory Rust tracks.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -123,14 +123,14 @@ fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
                 "-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 \
                -r --real-server -g --gatewaying -i --ipip -m --masquerading -w --weight \
                -x --u-threshold -y --l-threshold --tun-type --tun-port --tun-nocsum --tun-csum \
-               --tun-remcsum",
+               --tun-remcsum --netns",
             ),
         ),
         (
             vec!["-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2", "-g", "-"],
             w(
                 "-6 --ipv6 -w --weight -x --u-threshold -y --l-threshold --tun-type --tun-port \
-               --tun-nocsum --tun-csum --tun-remcsum",
+               --tun-nocsum --tun-csum --tun-remcsum --netns",
             ),
         ),
         (vec!["-e", "-t", ""], w("10.0.0.1:80 10.0.0.2:443")),
@@ -143,9 +143,10 @@ fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
         ),
         (
             vec!["-Z", "-"],
-            w("-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6"),
+            w("-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --netns"),
         ),
         (vec!["-h", "-"], Vec::new()),
+        (vec!["-L", "--netns", ""], w("blue red")),
         (vec!["re"], w("realserver")),
         (vec!["realserver", ""], w("apply check undo")),
         (vec!["realserver", "apply", "--"], w("--vip --mode --state")),

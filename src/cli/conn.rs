@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::cli::options::ListOptions;
 use crate::cli::print::addrport;
 use crate::cli::resolve::Resolver;
+use crate::json::{ConnectionJson, ListWriter};
 use crate::model::Protocol;
 
 /// Why `-L -c` failed; the messages are ipvsadm's.
@@ -270,6 +271,53 @@ pub fn list_connections(
     Ok(())
 }
 
+/// The JSON form of one parsed line (addresses numeric, text fields read
+/// lossily as UTF-8).
+fn to_json(c: &ConnLine<'_>) -> ConnectionJson {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    ConnectionJson {
+        protocol: text(c.protocol).to_ascii_lowercase(),
+        client_address: c.client,
+        client_port: c.cport,
+        virtual_address: c.virt,
+        virtual_port: c.vport,
+        destination_address: c.dest,
+        destination_port: c.dport,
+        state: text(c.state),
+        expires: c.expire,
+        pe_name: c.pe.map(|(n, _)| text(n)),
+        pe_data: c.pe.map(|(_, d)| text(d)),
+    }
+}
+
+/// Prints `-L -c --json` from the contents of `/proc/net/ip_vs_conn`:
+/// the `connections` document of `docs/json.md`, streamed one connection
+/// per line. Input is read as by [`list_connections`] (same header check,
+/// same lines skipped).
+pub fn list_connections_json(
+    mut input: impl BufRead,
+    out: &mut dyn Write,
+) -> Result<(), ConnError> {
+    let mut line = Vec::with_capacity(256);
+    if input.read_until(b'\n', &mut line)? == 0 {
+        return Err(ConnError::UnexpectedInput);
+    }
+    let mut w = BufWriter::new(out);
+    let mut list = ListWriter::begin(&mut w, "connections", &[], "connections")?;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if let Some(conn) = parse_line(&line) {
+            list.item(&mut w, &to_json(&conn))?;
+        }
+    }
+    list.end(&mut w)?;
+    w.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,5 +556,45 @@ mod tests {
         assert_eq!(classify(b"0A000001"), AddrForm::V4Hex);
         assert_eq!(classify(b"10.0.0.1"), AddrForm::V4Text);
         assert_eq!(classify(b"fe80::1"), AddrForm::V6);
+    }
+
+    #[test]
+    fn json_rows() {
+        use crate::json::{ConnectionsDoc, Document};
+        let input = format!("{HEADER}{TCP_LINE}{SCTP_LINE}{UDP_PE_LINE}\n");
+        let mut out = Vec::new();
+        list_connections_json(Cursor::new(input.as_bytes()), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 5, "{text}");
+        let Document::Connections(ConnectionsDoc {
+            version,
+            connections,
+        }) = Document::parse(&text).unwrap()
+        else {
+            panic!("{text}")
+        };
+        assert_eq!(version, 1);
+        assert_eq!(connections.len(), 3);
+        let c = &connections[0];
+        assert_eq!(c.protocol, "tcp");
+        assert_eq!(c.client_address.to_string(), "192.168.1.100");
+        assert_eq!(c.client_port, 54321);
+        assert_eq!(c.virtual_address.to_string(), "10.0.0.1");
+        assert_eq!(c.destination_port, 80);
+        assert_eq!(c.state, "ESTABLISHED");
+        assert_eq!(c.expires, 899);
+        assert_eq!(c.pe_name, None);
+        assert_eq!(connections[2].pe_name.as_deref(), Some("sip"));
+        assert_eq!(connections[2].pe_data.as_deref(), Some("1234@example"));
+        let mut none = Vec::new();
+        list_connections_json(Cursor::new(HEADER.as_bytes()), &mut none).unwrap();
+        assert!(matches!(
+            Document::parse(std::str::from_utf8(&none).unwrap()).unwrap(),
+            Document::Connections(ConnectionsDoc { connections, .. }) if connections.is_empty()
+        ));
+        assert!(matches!(
+            list_connections_json(Cursor::new(&b""[..]), &mut Vec::new()),
+            Err(ConnError::UnexpectedInput)
+        ));
     }
 }

@@ -133,11 +133,17 @@ pub enum Slot {
     TunCsum,
     /// `--tun-remcsum`
     TunRemcsum,
+    /// `--json` (ours, not ipvsadm's)
+    Json,
+    /// `--netns` (ours)
+    Netns,
+    /// `--test` (ours)
+    Test,
 }
 
 impl Slot {
     /// Number of slots (matrix columns).
-    pub const COUNT: usize = 34;
+    pub const COUNT: usize = 37;
 
     /// Every slot, in matrix column order.
     pub const ALL: [Slot; Slot::COUNT] = [
@@ -175,6 +181,9 @@ impl Slot {
         Slot::TunNocsum,
         Slot::TunCsum,
         Slot::TunRemcsum,
+        Slot::Json,
+        Slot::Netns,
+        Slot::Test,
     ];
 
     /// Column index in the matrix.
@@ -219,6 +228,9 @@ impl Slot {
             Slot::TunNocsum => "tun-nocsum",
             Slot::TunCsum => "tun-csum",
             Slot::TunRemcsum => "tun-remcsum",
+            Slot::Json => "json",
+            Slot::Netns => "netns",
+            Slot::Test => "test",
         }
     }
 }
@@ -310,6 +322,12 @@ pub enum Action {
     McastPort,
     /// `--mcast-ttl`
     McastTtl,
+    /// `--json`
+    Json,
+    /// `--netns`
+    Netns,
+    /// `--test`
+    Test,
 }
 
 /// One option of the command line.
@@ -439,6 +457,10 @@ pub static FLAGS: &[Flag] = &[
     opt("nosort", &[], NoArg, Action::Nosort, Some(Slot::Nosort), "", "list in the kernel's order", OSec),
     opt("sort", &[], NoArg, Action::Sort, None, "", "ignored; sorting is the default", OSec),
     opt("numeric", &['n'], NoArg, Action::Numeric, Some(Slot::Numeric), "", "print addresses and ports as numbers", OSec),
+    opt("json", &[], NoArg, Action::Json, Some(Slot::Json), "", "list as JSON (docs/json.md): numeric, full\ncounters, every field", OSec),
+    // Extensions for every command.
+    opt("netns", &[], ReqArg, Action::Netns, Some(Slot::Netns), "name|path", "act on this network namespace's IPVS table\n(a name under /run/netns, or a file)", OSec),
+    opt("test", &[], NoArg, Action::Test, Some(Slot::Test), "", "with --restore: check all input, report each\nbad line, change nothing", OSec),
     // Daemon options.
     opt("syncid", &[], ReqArg, Action::Syncid, Some(Slot::Syncid), "id", "sync id, 0-255 (default 0)", DSec),
     opt("sync-maxlen", &[], ReqArg, Action::SyncMaxlen, Some(Slot::SyncMaxlen), "bytes", "largest sync message (default: kernel's)", DSec),
@@ -484,77 +506,79 @@ pub struct CommandRules {
     pub row: &'static str,
 }
 
-/// The legality matrix (ipvsadm 1.31), one row per command.
+/// The legality matrix (ipvsadm 1.31), one row per command. The last three
+/// columns are ours (`--json`, `--netns`, `--test`): after ipvsadm's, so
+/// that on a line ipvsadm refuses, the error is still ipvsadm's.
 pub static COMMAND_RULES: &[CommandRules] = &[
     CommandRules {
         command: Command::AddService,
         name: "add-service",
-        row: "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx",
+        row: "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::EditService,
         name: "edit-service",
-        row: "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx",
+        row: "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::DelService,
         name: "delete-service",
-        row: "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::Flush,
         name: "flush",
-        row: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::List,
         name: "list",
-        row: ".11xxxxxxxxx11.......xxxxxxx.xxxxx",
+        row: ".11xxxxxxxxx11.......xxxxxxx.xxxxx..x",
     },
     CommandRules {
         command: Command::AddDest,
         name: "add-server",
-        row: "xx+xxx+....xxxxxxxxxxxxxxxxxx.....",
+        row: "xx+xxx+....xxxxxxxxxxxxxxxxxx.....x.x",
     },
     CommandRules {
         command: Command::DelDest,
         name: "delete-server",
-        row: "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::EditDest,
         name: "edit-server",
-        row: "xx+xxx+....xxxxxxxxxxxxxxxxxx.....",
+        row: "xx+xxx+....xxxxxxxxxxxxxxxxxx.....x.x",
     },
     CommandRules {
         command: Command::SetTimeouts,
         name: "set",
-        row: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::StartDaemon,
         name: "start-daemon",
-        row: "xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxx",
+        row: "xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxx.x",
     },
     CommandRules {
         command: Command::StopDaemon,
         name: "stop-daemon",
-        row: "xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxx",
+        row: "xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::Restore,
         name: "restore",
-        row: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..",
     },
     CommandRules {
         command: Command::Save,
         name: "save",
-        row: ".xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: ".xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
     },
     CommandRules {
         command: Command::Zero,
         name: "zero",
-        row: "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        row: "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
     },
 ];
 

@@ -2,8 +2,8 @@
 
 /// How a listing (`-L`, `-S`, `-c`) is shown. Built by the parser from
 /// `-n`, `-c`, `--timeout`, `--daemon`, `--stats`, `--rate`,
-/// `--thresholds`, `--persistent-conn`, `--tun-info`, `--nosort` and
-/// `--exact`.
+/// `--thresholds`, `--persistent-conn`, `--tun-info`, `--nosort`,
+/// `--exact` and `--json`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListOptions {
     /// `-n`: no name resolution.
@@ -28,4 +28,6 @@ pub struct ListOptions {
     pub nosort: bool,
     /// `--exact` / `-X`.
     pub exact: bool,
+    /// `--json`: a JSON document (`docs/json.md`) instead of the table.
+    pub json: bool,
 }

@@ -142,6 +142,11 @@ pub struct Invocation {
     pub daemon: Option<Daemon>,
     /// Listing options (filled whatever the command).
     pub list: ListOptions,
+    /// `--netns`: the network namespace to act in (a name under
+    /// `/run/netns` or a path), as given.
+    pub netns: Option<String>,
+    /// `--test` (with `-R`): check the input, change nothing.
+    pub test: bool,
 }
 
 impl Invocation {
@@ -153,6 +158,8 @@ impl Invocation {
             timeouts: None,
             daemon: None,
             list: ListOptions::default(),
+            netns: None,
+            test: false,
         }
     }
 }
@@ -493,6 +500,9 @@ struct State {
     tun_flags: u16,
     // Listing.
     list: ListOptions,
+    // Extensions.
+    netns: Option<String>,
+    test: bool,
     // Daemon.
     daemon_state: Option<DaemonState>,
     mcast_ifn: String,
@@ -561,6 +571,8 @@ impl State {
             tun_port: 0,
             tun_flags: tun_flags::NOCSUM,
             list: ListOptions::default(),
+            netns: None,
+            test: false,
             daemon_state: None,
             mcast_ifn: String::new(),
             syncid: 0,
@@ -742,6 +754,14 @@ impl State {
             Action::Sort => {}
             Action::Numeric => self.list.numeric = true,
             Action::Exact => self.list.exact = true,
+            Action::Json => self.list.json = true,
+            Action::Netns => {
+                if v.is_empty() {
+                    return Err(Failure::usage("empty network namespace specified"));
+                }
+                self.netns = Some(v.to_string());
+            }
+            Action::Test => self.test = true,
             Action::McastInterface => self.mcast_ifn = truncated(v, IFNAME_MAX),
             Action::Syncid => {
                 let n = number(v, 0, 255, "illegal syncid specified")?;
@@ -876,6 +896,8 @@ impl State {
 
         let mut inv = Invocation::bare(self.command);
         inv.list = self.list;
+        inv.netns = self.netns.take();
+        inv.test = self.test;
         inv.timeouts = timeouts;
         match self.command {
             Command::AddService | Command::EditService => {
@@ -1498,46 +1520,61 @@ mod tests {
             (Slot::TunNocsum, &["--tun-nocsum"]),
             (Slot::TunCsum, &["--tun-csum"]),
             (Slot::TunRemcsum, &["--tun-remcsum"]),
+            (Slot::Json, &["--json"]),
+            (Slot::Netns, &["--netns", "a"]),
+            (Slot::Test, &["--test"]),
         ];
         let rows: &[(&str, &[&str], &str)] = &[
-            ("add-service", &["-A"], "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx"),
+            (
+                "add-service",
+                &["-A"],
+                "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxx.x",
+            ),
             (
                 "edit-service",
                 &["-E"],
-                "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx",
+                "xx+...xxxxxxxxxxxxxxx...xxxxxxxxxxx.x",
             ),
             (
                 "delete-service",
                 &["-D"],
-                "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
             ),
-            ("flush", &["-C"], "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
-            ("list", &["-L"], ".11xxxxxxxxx11.......xxxxxxx.xxxxx"),
-            ("add-server", &["-a"], "xx+xxx+....xxxxxxxxxxxxxxxxxx....."),
+            ("flush", &["-C"], "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x"),
+            ("list", &["-L"], ".11xxxxxxxxx11.......xxxxxxx.xxxxx..x"),
+            (
+                "add-server",
+                &["-a"],
+                "xx+xxx+....xxxxxxxxxxxxxxxxxx.....x.x",
+            ),
             (
                 "delete-server",
                 &["-d"],
-                "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
             ),
-            ("edit-server", &["-e"], "xx+xxx+....xxxxxxxxxxxxxxxxxx....."),
+            (
+                "edit-server",
+                &["-e"],
+                "xx+xxx+....xxxxxxxxxxxxxxxxxx.....x.x",
+            ),
             (
                 "set",
                 &["--set", "1", "2", "3"],
-                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x",
             ),
             (
                 "start-daemon",
                 &["--start-daemon", "master"],
-                "xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxx",
+                "xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxx.x",
             ),
             (
                 "stop-daemon",
                 &["--stop-daemon", "backup"],
-                "xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxx",
+                "xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxx.x",
             ),
-            ("restore", &["-R"], "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
-            ("save", &["-S"], ".xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
-            ("zero", &["-Z"], "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            ("restore", &["-R"], "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.."),
+            ("save", &["-S"], ".xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x"),
+            ("zero", &["-Z"], "xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.x"),
         ];
         for (name, cmd, row) in rows {
             // The command with its required options, then one more option.
@@ -2185,5 +2222,104 @@ mod tests {
                 "Different address family is allowed only for tunneling servers\n".into()
             )
         );
+    }
+
+    #[test]
+    fn extensions_json_netns_test() {
+        let inv = ok(&["-L", "-n", "--json", "--stats", "--netns", "blue"]);
+        assert!(inv.list.json && inv.list.stats);
+        assert_eq!(inv.netns.as_deref(), Some("blue"));
+        assert!(!inv.test);
+        for args in [
+            &["-L", "-c", "--json"][..],
+            &["-L", "--timeout", "--json"],
+            &["-L", "--daemon", "--json"],
+            &[
+                "-L",
+                "-t",
+                "1.2.3.4:80",
+                "--json",
+                "--exact",
+                "--thresholds",
+            ],
+        ] {
+            assert!(ok(args).list.json, "{args:?}");
+        }
+        assert_eq!(
+            ok(&["--netns=/proc/1/ns/net", "-C"]).netns.as_deref(),
+            Some("/proc/1/ns/net")
+        );
+        let inv = ok(&["-R", "--test", "--netns", "a"]);
+        assert!(inv.test);
+        assert_eq!(inv.command, Command::Restore);
+        assert_eq!(
+            err(&["-A", "-t", "1.2.3.4:80", "--json"]),
+            (
+                2,
+                "Illegal 'json' option with the 'add-service' command\n".into()
+            )
+        );
+        assert_eq!(
+            err(&["-S", "--json"]),
+            (2, "Illegal 'json' option with the 'save' command\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--test"]),
+            (2, "Illegal 'test' option with the 'list' command\n".into())
+        );
+        assert_eq!(
+            err(&["-C", "--test"]),
+            (2, "Illegal 'test' option with the 'flush' command\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--json", "--json"]),
+            (2, "multiple 'json' options specified\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--netns", "a", "--netns=b"]),
+            (2, "multiple 'netns' options specified\n".into())
+        );
+        assert_eq!(
+            err(&["-R", "--test", "--test"]),
+            (2, "multiple 'test' options specified\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--netns", ""]),
+            (2, "empty network namespace specified\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--netns"]),
+            (255, "--netns: missing argument\n".into())
+        );
+        assert_eq!(
+            err(&["-L", "--json=1"]),
+            (255, "--json=1: option does not take an argument\n".into())
+        );
+        // ipvsadm's own errors still win: its columns come first.
+        assert_eq!(
+            err(&["-A", "-t", "1.2.3.4:80", "-n", "--json"]),
+            (
+                2,
+                "Illegal 'numeric' option with the 'add-service' command\n".into()
+            )
+        );
+        // The -L conflicts are unchanged.
+        assert_eq!(
+            err(&["-L", "-c", "--stats", "--json"]),
+            (2, "options conflicts in the list command\n".into())
+        );
+        // --netns is legal with every command.
+        for args in [
+            &["-A", "-t", "1.2.3.4:80"][..],
+            &["-a", "-t", "1.2.3.4:80", "-r", "5.5.5.5"],
+            &["-Z"],
+            &["-S", "-n"],
+            &["--set", "1", "2", "3"],
+            &["--start-daemon", "master"],
+        ] {
+            let mut a = args.to_vec();
+            a.extend(["--netns", "x"]);
+            assert_eq!(ok(&a).netns.as_deref(), Some("x"), "{a:?}");
+        }
     }
 }

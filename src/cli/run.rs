@@ -16,6 +16,7 @@ use crate::cli::parse::{self, Command, Failure, Invocation};
 use crate::cli::print;
 use crate::cli::resolve::{NumericResolver, Resolver, SystemResolver};
 use crate::client::{Client, Error, Request};
+use crate::json;
 use crate::model::{Family, Info, Service, ServiceEntry, ServiceKey, Stats};
 
 /// Which program the process behaves as: the three binaries share one
@@ -64,7 +65,7 @@ pub fn main_entry(args: Vec<OsString>, fallback: Mode) -> i32 {
     let code = match Mode::from_argv0(&argv0, fallback) {
         Mode::Main => run_main(&argv0, rest, &mut stdin, &mut out, &mut err),
         Mode::Save => run_save(&argv0, rest, &mut out, &mut err),
-        Mode::Restore => run_restore_wrapper(&argv0, &mut stdin, &mut out, &mut err),
+        Mode::Restore => run_restore_wrapper(&argv0, rest, &mut stdin, &mut out, &mut err),
     };
     let _ = out.flush();
     code
@@ -181,15 +182,50 @@ pub fn run_main(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    // `realserver ...` and `check ...` are ours, not ipvsadm's grammar.
-    if let Some(code) = crate::cli::realserver::dispatch(prog, args, out, err) {
-        return code;
+    // `realserver ...` and `check ...` are ours, not ipvsadm's grammar;
+    // `--netns` may stand anywhere on their lines.
+    match subcommand_netns(args) {
+        Ok(Some((netns, rest))) => {
+            if let Some(ns) = &netns {
+                if let Err(f) = enter_netns(ns) {
+                    return report(err, None, &f);
+                }
+            }
+            if let Some(code) = crate::cli::realserver::dispatch(prog, &rest, out, err) {
+                return code;
+            }
+        }
+        Ok(None) => {}
+        Err(f) => return report(err, None, &f),
     }
     if let Some(code) = crate::cli::apply::dispatch(prog, args, stdin, out, err) {
         return code;
     }
     // With no arguments at all the parser gives ipvsadm's `-L` with names.
     let parsed = parse::parse(prog, args, &SystemResolver);
+    // The namespace first: start-up's socket must be opened inside it.
+    if let Ok(Invocation {
+        netns: Some(ns), ..
+    }) = &parsed
+    {
+        if let Err(f) = enter_netns(ns) {
+            return report(err, None, &f);
+        }
+    }
+    // `-R --test` checks the input only and needs no kernel.
+    if let Ok(Invocation {
+        command: Command::Restore,
+        test: true,
+        ..
+    }) = &parsed
+    {
+        let mut input = Vec::new();
+        if let Err(e) = stdin.read_to_end(&mut input) {
+            let _ = writeln!(err, "{prog}: cannot read standard input: {e}");
+            return 1;
+        }
+        return test_restore(prog, &input, err);
+    }
     // Help and version need no kernel (a fix: ipvsadm initialises first).
     if let Ok(inv) = &parsed {
         match inv.command {
@@ -247,6 +283,86 @@ fn fail(code: i32, message: impl Into<String>) -> Failure {
         stderr.push('\n');
     }
     Failure { code, stderr }
+}
+
+/// The file `--netns` names: a path if it contains a `/`, else a name
+/// under `/run/netns` (as `ip -n NAME` and `ip netns add NAME` use).
+pub fn netns_path(spec: &str) -> std::path::PathBuf {
+    if spec.contains('/') {
+        std::path::PathBuf::from(spec)
+    } else {
+        std::path::Path::new("/run/netns").join(spec)
+    }
+}
+
+/// Enters the network namespace `--netns` names; on failure the error
+/// names it, and nothing has been changed (exit status 2).
+fn enter_netns(spec: &str) -> Result<(), Failure> {
+    let path = netns_path(spec);
+    let what = if spec.contains('/') {
+        format!("network namespace {spec}")
+    } else {
+        format!("network namespace {spec} ({})", path.display())
+    };
+    let file = std::fs::File::open(&path)
+        .map_err(|e| fail(2, format!("cannot open {what}: {}", io_reason(&e))))?;
+    crate::sys::set_netns(&file).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EINVAL) {
+            fail(2, format!("cannot enter {what}: not a network namespace"))
+        } else {
+            fail(2, format!("cannot enter {what}: {}", io_reason(&e)))
+        }
+    })
+}
+
+/// An I/O error's text without Rust's ` (os error N)` suffix.
+fn io_reason(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s.get(..i).unwrap_or(&s).to_string(),
+        None => s,
+    }
+}
+
+/// A `realserver` or `check` line without its `--netns`, and that value.
+type SubcommandLine = (Option<String>, Vec<OsString>);
+
+/// For a `realserver` or `check` line (the first word that is not
+/// `--netns` or its value), its `--netns` value and the line without it;
+/// `None` for every other line. `--netns NAME` and `--netns=NAME` may
+/// stand anywhere; a second one is an error, as in the main grammar.
+fn subcommand_netns(args: &[OsString]) -> Result<Option<SubcommandLine>, Failure> {
+    let mut netns: Option<String> = None;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let text = a.to_string_lossy();
+        let value = if text == "--netns" {
+            match it.next() {
+                Some(v) => v.to_string_lossy().into_owned(),
+                None => return Ok(None),
+            }
+        } else if let Some(v) = text.strip_prefix("--netns=") {
+            v.to_string()
+        } else {
+            if rest.is_empty() && text != "realserver" && text != "check" {
+                return Ok(None);
+            }
+            rest.push(a.clone());
+            continue;
+        };
+        if netns.is_some() {
+            return Err(fail(2, "multiple 'netns' options specified"));
+        }
+        if value.is_empty() {
+            return Err(fail(2, "empty network namespace specified"));
+        }
+        netns = Some(value);
+    }
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((netns, rest)))
 }
 
 /// A failed kernel request of a command that changes the table: ipvsadm
@@ -409,19 +525,29 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
     if opts.connection {
         let file = std::fs::File::open("/proc/net/ip_vs_conn")
             .map_err(|_| fail(1, "cannot open file /proc/net/ip_vs_conn"))?;
-        return conn::list_connections(BufReader::new(file), out, opts, res).map_err(|e| match e {
+        let conn_failure = |e| match e {
             ConnError::Io(e) => io_failure(e),
             other => fail(1, other.to_string()),
-        });
+        };
+        if opts.json {
+            return conn::list_connections_json(BufReader::new(file), out).map_err(conn_failure);
+        }
+        return conn::list_connections(BufReader::new(file), out, opts, res).map_err(conn_failure);
     }
     // Policy (§6 item 17): ipvsadm exits 1 here without a word; we say why.
     let listing = |e: Error| fail(1, ipvs_strerror(Op::Generic, errno_of(&e)));
     if opts.timeout {
         let t = session.client.timeouts().map_err(listing)?;
+        if opts.json {
+            return json::write_timeouts(out, &t).map_err(io_failure);
+        }
         return print::print_timeouts(out, &t).map_err(io_failure);
     }
     if opts.daemon {
         let d = session.client.daemons().map_err(listing)?;
+        if opts.json {
+            return json::write_daemons(out, &d).map_err(io_failure);
+        }
         return print::print_daemons(out, &d).map_err(io_failure);
     }
     if let Some(svc) = &inv.service {
@@ -430,6 +556,13 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
             .service(svc)
             .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?;
         let entry = with_dests(&mut session.client, service)?;
+        if opts.json {
+            let mut entries = vec![entry];
+            if !opts.nosort {
+                print::sort_entries(&mut entries);
+            }
+            return json::write_services(out, session.info.as_ref(), &entries).map_err(io_failure);
+        }
         return print::list_table(out, None, std::slice::from_ref(&entry), opts, res)
             .map_err(io_failure);
     }
@@ -440,7 +573,14 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
             .info()
             .map_err(|e| fail(1, ipvs_strerror(Op::Generic, errno_of(&e))))?,
     };
-    let rows = listed_services(&mut session.client, opts.stats || opts.rate, opts.nosort)?;
+    let rows = listed_services(
+        &mut session.client,
+        opts.stats || opts.rate || opts.json,
+        opts.nosort,
+    )?;
+    if opts.json {
+        return list_json(session, info, rows, opts.nosort, out);
+    }
     // The header once, then the services a few at a time, without the
     // column titles that every listing starts with.
     print::list_table(out, Some(&info), &[], opts, res).map_err(io_failure)?;
@@ -453,6 +593,35 @@ fn list(session: &mut Session, inv: &Invocation, out: &mut dyn Write) -> Result<
         let body = buf.strip_prefix(title.as_slice()).unwrap_or(&buf);
         out.write_all(body).map_err(io_failure)
     })
+}
+
+/// `-L --json` of the whole table: the services document, streamed one
+/// service per line as the destinations of each arrive.
+fn list_json(
+    session: &mut Session,
+    info: Info,
+    rows: Vec<Listed>,
+    nosort: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let ipvs = serde_json::to_string(&json::IpvsInfo::from(&info))
+        .map_err(|e| io_failure(io::Error::other(e)))?;
+    let mut w = json::ListWriter::begin(out, "services", &[("ipvs", ipvs.as_str())], "services")
+        .map_err(io_failure)?;
+    // A failed destination dump leaves the document without its end, so
+    // that no reader takes it for the whole table.
+    in_chunks(&mut session.client, rows, |chunk| {
+        let mut chunk = chunk.to_vec();
+        if !nosort {
+            print::sort_entries(&mut chunk);
+        }
+        for e in &chunk {
+            w.item(out, &json::ServiceJson::from(e))
+                .map_err(io_failure)?;
+        }
+        Ok(())
+    })?;
+    w.end(out).map_err(io_failure)
 }
 
 fn save(session: &mut Session, numeric: bool, out: &mut dyn Write) -> Result<(), Failure> {
@@ -552,6 +721,12 @@ pub(crate) fn check_line(
             format!("Try `{prog} -h' or '{prog} --help' for more information."),
         ));
     }
+    if inv.netns.is_some() {
+        return Err(fail(
+            2,
+            "--netns is not allowed in restore input: give it to the restore itself",
+        ));
+    }
     Ok(into_step(inv))
 }
 
@@ -597,6 +772,26 @@ fn restore(
 ) -> i32 {
     match check_restore(prog, input, err) {
         Ok(steps) => apply_restore(prog, session, steps, !one_by_one(), out, err),
+        Err(code) => code,
+    }
+}
+
+/// `--test` of `-R` and `ipvsadm-rs-restore`: checks every line as a
+/// restore would (reporting each bad one with its number) and sends
+/// nothing. On success writes a one-line summary to `err` and returns 0;
+/// otherwise the status a failing restore gives (that of the first bad
+/// line: 2, or 255 for the option parser's errors).
+pub fn test_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> i32 {
+    match check_restore(prog, input, err) {
+        Ok(steps) => {
+            let n = steps.len();
+            let _ = writeln!(
+                err,
+                "{prog}: restore test: {n} command line{} checked, no errors; nothing applied",
+                if n == 1 { "" } else { "s" }
+            );
+            0
+        }
         Err(code) => code,
     }
 }
@@ -794,9 +989,21 @@ fn send_batch(
 /// `ipvsadm-save [-n]`.
 pub fn run_save(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let mut numeric = false;
-    for a in args {
+    let mut netns: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         let a = a.to_string_lossy();
-        if a == "-n" {
+        let ns_value = if a == "--netns" {
+            it.next().map(|v| v.to_string_lossy().into_owned())
+        } else {
+            a.strip_prefix("--netns=").map(str::to_string)
+        };
+        if a == "--netns" || a.starts_with("--netns=") {
+            match ns_value {
+                Some(v) if !v.is_empty() && netns.is_none() => netns = Some(v),
+                _ => return save_usage(prog, err),
+            }
+        } else if a == "-n" {
             numeric = true;
         } else if a.starts_with('-') {
             let base = prog.rsplit('/').next().unwrap_or(prog);
@@ -805,6 +1012,11 @@ pub fn run_save(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dy
                 "{base}: Script to save the IPVS table to stdout.\n   With the -n option, prints out the table in numeric format.\n"
             );
             return 1;
+        }
+    }
+    if let Some(ns) = &netns {
+        if let Err(f) = enter_netns(ns) {
+            return report(err, None, &f);
         }
     }
     let mut session = match init(err, false) {
@@ -817,19 +1029,93 @@ pub fn run_save(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dy
     }
 }
 
-/// `ipvsadm-restore`: replaces the whole table with standard input. The
+/// `ipvsadm-save`'s usage text for a bad argument; returns its status.
+fn save_usage(prog: &str, err: &mut dyn Write) -> i32 {
+    let base = prog.rsplit('/').next().unwrap_or(prog);
+    let _ = write!(
+        err,
+        "{base}: Script to save the IPVS table to stdout.\n   With the -n option, prints out the table in numeric format.\n"
+    );
+    1
+}
+
+/// The arguments of `ipvsadm-rs-restore`: `--netns NAME` and `--test`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RestoreArgs {
+    netns: Option<String>,
+    test: bool,
+}
+
+/// Reads `ipvsadm-rs-restore`'s arguments. ipvsadm's wrapper ignores
+/// its arguments; this one refuses any it does not know, so that a
+/// mistyped `--test` cannot flush the table.
+fn restore_args(args: &[OsString]) -> Result<RestoreArgs, Failure> {
+    let mut r = RestoreArgs::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        let value = if a == "--netns" {
+            Some(it.next().map(|v| v.to_string_lossy().into_owned()))
+        } else {
+            a.strip_prefix("--netns=").map(|v| Some(v.to_string()))
+        };
+        match value {
+            Some(v) => {
+                if r.netns.is_some() {
+                    return Err(fail(2, "multiple 'netns' options specified"));
+                }
+                match v {
+                    Some(v) if !v.is_empty() => r.netns = Some(v),
+                    Some(_) => return Err(fail(2, "empty network namespace specified")),
+                    None => return Err(fail(2, "--netns needs a namespace name or path")),
+                }
+            }
+            None if a == "--test" => {
+                if r.test {
+                    return Err(fail(2, "multiple 'test' options specified"));
+                }
+                r.test = true;
+            }
+            None => {
+                return Err(fail(
+                    2,
+                    format!(
+                        "unexpected argument {a}\nusage: ipvsadm-rs-restore [--netns NAME|PATH] [--test] < RULES"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// `ipvsadm-rs-restore`: replaces the whole table with standard input. The
 /// input is checked first; if any line is bad the live table is left
-/// alone (ipvsadm's wrapper flushes it first, whatever follows).
+/// alone (ipvsadm's wrapper flushes it first, whatever follows). With
+/// `--test` it only checks; with `--netns` it acts in that namespace.
 pub fn run_restore_wrapper(
     prog: &str,
+    args: &[OsString],
     stdin: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    let opts = match restore_args(args) {
+        Ok(o) => o,
+        Err(f) => return report(err, None, &f),
+    };
     let mut input = Vec::new();
     if let Err(e) = stdin.read_to_end(&mut input) {
         let _ = writeln!(err, "{prog}: cannot read standard input: {e}");
         return 1;
+    }
+    if let Some(ns) = &opts.netns {
+        if let Err(f) = enter_netns(ns) {
+            return report(err, None, &f);
+        }
+    }
+    if opts.test {
+        return test_restore(prog, &input, err);
     }
     let mut session = match init(err, true) {
         Ok(s) => s,
@@ -1396,6 +1682,219 @@ mod tests {
         let got = run_listing("-S -n");
         assert_eq!(got, String::from_utf8(want).unwrap());
         assert_eq!(got.lines().count(), 43 + 83);
+    }
+
+    #[test]
+    fn json_listings_are_the_snapshot_document() {
+        for (args, sorted) in [
+            ("-L --json", true),
+            ("-L -n --json --nosort --stats", false),
+        ] {
+            let got = run_listing(args);
+            let mut entries = sample_table();
+            if sorted {
+                print::sort_entries(&mut entries);
+            }
+            let info = Info {
+                version: 0x010201,
+                conn_tab_size: 4096,
+            };
+            let mut want = Vec::new();
+            json::write_services(&mut want, Some(&info), &entries).unwrap();
+            assert_eq!(got, String::from_utf8(want).unwrap(), "{args}");
+            let json::Document::Services(doc) = json::Document::parse(&got).unwrap() else {
+                panic!("{args}")
+            };
+            let (i, back) = doc.to_model().unwrap();
+            assert_eq!(i, Some(info));
+            assert_eq!(back, entries, "{args}");
+        }
+    }
+
+    fn main_with(args: &[&str], stdin: &str) -> (i32, String, String) {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_main(
+            "ipvsadm-rs",
+            &args,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+        );
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    fn restore_wrapper_with(args: &[&str], stdin: &str) -> (i32, String, String) {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_restore_wrapper(
+            "ipvsadm-rs-restore",
+            &args,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+        );
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    const GOOD_RULES: &str =
+        "-A -t 10.0.0.1:80 -s rr\n# a comment\n\n-a -t 10.0.0.1:80 -r 10.0.1.1 -m\n-L -n --json\n";
+    const BAD_RULES: &str = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.1 -w x\n-C\n-A -t 10.0.0.2:80 --bogus\n-E -t 10.0.0.1:80 --netns a\n-a -t 10.0.0.1:80 -r 10.0.1.2 -j\n";
+
+    /// `--test` needs no kernel: these run on any host.
+    #[test]
+    fn restore_test_checks_without_a_kernel() {
+        type Runner = fn(&[&str], &str) -> (i32, String, String);
+        let runs: [(Runner, &[&str], &str); 2] = [
+            (main_with, &["-R", "--test"], "ipvsadm-rs"),
+            (restore_wrapper_with, &["--test"], "ipvsadm-rs-restore"),
+        ];
+        for (run, test_args, prog) in runs {
+            let (code, out, err) = run(test_args, GOOD_RULES);
+            assert_eq!((code, out.as_str()), (0, ""), "{err}");
+            assert!(
+                err.ends_with(
+                    "restore test: 3 command lines checked, no errors; nothing applied\n"
+                ),
+                "{err}"
+            );
+            let (code, out, err) = run(test_args, BAD_RULES);
+            assert_eq!(code, 2, "{err}");
+            assert_eq!(out, "");
+            let lines: Vec<&str> = err.lines().collect();
+            assert_eq!(
+                lines,
+                vec![
+                    "line 2: illegal weight specified",
+                    "line 4: --bogus: unknown option",
+                    "line 5: --netns is not allowed in restore input: give it to the restore itself",
+                    "line 6: -j: unknown option",
+                    &format!("{prog}: restore: 4 bad lines, nothing applied"),
+                ],
+                "{err}"
+            );
+        }
+        // A popt error on the first bad line gives its status, 255.
+        let (code, _, err) = main_with(&["--test", "-R"], "-A --nope\n-A -t 1.2.3.4:80 -w 1\n");
+        assert_eq!(code, 255, "{err}");
+        assert_eq!(err.lines().count(), 3, "{err}");
+    }
+
+    #[test]
+    fn a_missing_namespace_is_named_and_changes_nothing() {
+        let name = "ipvsadm-rs-no-such-namespace";
+        let want = format!(
+            "cannot open network namespace {name} (/run/netns/{name}): No such file or directory\n"
+        );
+        for args in [
+            vec!["--netns", name, "-C"],
+            vec!["-A", "-t", "10.0.0.1:80", "--netns", name],
+            vec!["-R", "--netns", name],
+            vec!["--netns", name, "realserver", "check", "10.0.0.1"],
+            vec!["check", "--netns", name, "10.0.0.1"],
+        ] {
+            assert_eq!(
+                main_with(&args, "-C\n"),
+                (2, String::new(), want.clone()),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            restore_wrapper_with(&["--netns", name], "-C\n"),
+            (2, String::new(), want.clone())
+        );
+        let args: Vec<OsString> = ["--netns", name].iter().map(OsString::from).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run_save("ipvsadm-rs-save", &args, &mut out, &mut err), 2);
+        assert_eq!(String::from_utf8(err).unwrap(), want);
+        // A path is shown as given.
+        let (code, _, err) = main_with(&["-L", "--netns", "/nonexistent/ns"], "");
+        assert_eq!(code, 2);
+        assert_eq!(
+            err,
+            "cannot open network namespace /nonexistent/ns: No such file or directory\n"
+        );
+        // A file that is not a namespace.
+        let (code, _, err) = main_with(&["-L", "--netns", "/proc/self/status"], "");
+        assert_eq!(code, 2);
+        assert!(
+            err.ends_with("not a network namespace\n") || err.contains("Operation not permitted"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn netns_on_subcommand_lines() {
+        let v = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(subcommand_netns(&v(&["-L", "--netns", "a"])), Ok(None));
+        assert_eq!(subcommand_netns(&v(&["--netns", "a", "-L"])), Ok(None));
+        assert_eq!(subcommand_netns(&v(&["--netns"])), Ok(None));
+        assert_eq!(
+            subcommand_netns(&v(&["--netns", "a", "realserver", "apply", "1.2.3.4"])),
+            Ok(Some((
+                Some("a".into()),
+                v(&["realserver", "apply", "1.2.3.4"])
+            )))
+        );
+        assert_eq!(
+            subcommand_netns(&v(&["check", "--netns=/x/y", "1.2.3.4"])),
+            Ok(Some((Some("/x/y".into()), v(&["check", "1.2.3.4"]))))
+        );
+        assert_eq!(
+            subcommand_netns(&v(&["check", "1.2.3.4"])),
+            Ok(Some((None, v(&["check", "1.2.3.4"]))))
+        );
+        assert_eq!(
+            subcommand_netns(&v(&["--netns", "a", "check", "--netns", "b"])).map_err(|f| f.stderr),
+            Err("multiple 'netns' options specified\n".into())
+        );
+        assert_eq!(netns_path("a"), std::path::PathBuf::from("/run/netns/a"));
+        assert_eq!(
+            netns_path("/proc/1/ns/net"),
+            std::path::PathBuf::from("/proc/1/ns/net")
+        );
+    }
+
+    #[test]
+    fn restore_wrapper_arguments() {
+        let v = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(restore_args(&v(&[])), Ok(RestoreArgs::default()));
+        assert_eq!(
+            restore_args(&v(&["--test", "--netns=b"])),
+            Ok(RestoreArgs {
+                netns: Some("b".into()),
+                test: true
+            })
+        );
+        let e = |w: &[&str]| restore_args(&v(w)).unwrap_err();
+        assert_eq!(
+            e(&["--netns", "a", "--netns", "b"]).stderr,
+            "multiple 'netns' options specified\n"
+        );
+        assert_eq!(
+            e(&["--test", "--test"]).stderr,
+            "multiple 'test' options specified\n"
+        );
+        assert_eq!(e(&["--netns"]).code, 2);
+        assert_eq!(e(&["--netns="]).code, 2);
+        // A mistyped --test must not fall through to a flushing restore.
+        let f = e(&["--tset"]);
+        assert_eq!(f.code, 2);
+        assert!(
+            f.stderr.starts_with("unexpected argument --tset\n"),
+            "{}",
+            f.stderr
+        );
+        let (code, _, err) = restore_wrapper_with(&["--tset"], "-C\n");
+        assert_eq!(code, 2, "{err}");
     }
 
     /// A kernel that knows the IPVS family but refuses every IPVS request
