@@ -10,8 +10,9 @@
 //!   answers every destination dump with prebuilt replies (request
 //!   encoding, reply parsing and decoding).
 //!
-//! Run with `cargo run --release --example cpu_bench [-- SERVICES [REPS]]`
-//! (defaults 2000 services × 10 destinations, 15 repetitions). Prints the
+//! Run with `cargo run --release --example cpu_bench [-- SERVICES [REPS]]
+//! [NAME...]` (defaults 2000 services × 10 destinations, 15 repetitions;
+//! NAMEs pick the measurements whose name contains one). Prints the
 //! median and the best repetition, in total and per output/input line.
 //! A benchmark, not a test: nothing fails when a machine is slow.
 
@@ -187,10 +188,13 @@ fn report(name: &str, lines: usize, (median, best): (Duration, Duration)) {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = words.iter().filter_map(|a| a.parse().ok()).collect();
+    let names: Vec<&String> = words
+        .iter()
+        .filter(|a| a.parse::<usize>().is_err())
         .collect();
+    let wanted = |name: &str| names.is_empty() || names.iter().any(|n| name.contains(n.as_str()));
     let services = args.first().copied().unwrap_or(2000).max(1);
     let reps = args.get(1).copied().unwrap_or(15).max(1);
     let entries = table(services);
@@ -203,54 +207,67 @@ fn main() {
     };
     let mut buf = Vec::with_capacity(1 << 16);
     let mut bytes = 0;
-    let t = measure(reps, || {
-        bytes = 0;
-        for chunk in entries.chunks(CHUNK) {
-            buf.clear();
-            print::list_table(&mut buf, None, chunk, &opts, &NumericResolver)
-                .expect("listing into memory");
-            bytes += buf.len();
-        }
-    });
-    report("list -Ln", lines, t);
+    if wanted("list -Ln") {
+        let t = measure(reps, || {
+            bytes = 0;
+            for chunk in entries.chunks(CHUNK) {
+                buf.clear();
+                print::list_table(&mut buf, None, chunk, &opts, &NumericResolver)
+                    .expect("listing into memory");
+                bytes += buf.len();
+            }
+        });
+        report("list -Ln", lines, t);
+    }
 
     let stats = ListOptions {
         stats: true,
         ..opts
     };
-    let t = measure(reps, || {
-        for chunk in entries.chunks(CHUNK) {
-            buf.clear();
-            print::list_table(&mut buf, None, chunk, &stats, &NumericResolver)
-                .expect("listing into memory");
-        }
-    });
-    report("list --stats", lines, t);
+    if wanted("list --stats") {
+        let t = measure(reps, || {
+            for chunk in entries.chunks(CHUNK) {
+                buf.clear();
+                print::list_table(&mut buf, None, chunk, &stats, &NumericResolver)
+                    .expect("listing into memory");
+            }
+        });
+        report("list --stats", lines, t);
+    }
 
-    let t = measure(reps, || {
-        for chunk in entries.chunks(CHUNK) {
-            buf.clear();
-            print::save_table(&mut buf, chunk, true, &NumericResolver).expect("saving into memory");
-        }
-    });
-    report("save -Sn", lines, t);
+    if wanted("save -Sn") {
+        let t = measure(reps, || {
+            for chunk in entries.chunks(CHUNK) {
+                buf.clear();
+                print::save_table(&mut buf, chunk, true, &NumericResolver)
+                    .expect("saving into memory");
+            }
+        });
+        report("save -Sn", lines, t);
+    }
 
-    let input = rules(services);
-    let mut err = Vec::new();
-    let t = measure(reps, || {
-        let n = check_restore_input("ipvsadm", input.as_bytes(), &mut err);
-        assert_eq!(n, Ok(lines), "{}", String::from_utf8_lossy(&err));
-    });
-    report("restore-check", lines, t);
+    if wanted("restore-check") {
+        let input = rules(services);
+        let mut err = Vec::new();
+        let t = measure(reps, || {
+            let n = check_restore_input("ipvsadm", input.as_bytes(), &mut err);
+            assert_eq!(n, Ok(lines), "{}", String::from_utf8_lossy(&err));
+        });
+        report("restore-check", lines, t);
+    }
 
-    let kernel = FakeKernel::new(entries.first().map_or(&[][..], |e| &e.dests));
-    let mut client = Client::with_transport(Box::new(kernel)).expect("fake family");
-    let t = measure(reps, || {
-        for e in &entries {
-            let d = client.dests(&e.service).expect("fake dump");
-            assert_eq!(d.len(), DESTS);
-        }
-    });
-    report("dest-dump", services * DESTS, t);
-    println!("(listing is {bytes} bytes)");
+    if wanted("dest-dump") {
+        let kernel = FakeKernel::new(entries.first().map_or(&[][..], |e| &e.dests));
+        let mut client = Client::with_transport(Box::new(kernel)).expect("fake family");
+        let t = measure(reps, || {
+            for e in &entries {
+                let d = client.dests(&e.service).expect("fake dump");
+                assert_eq!(d.len(), DESTS);
+            }
+        });
+        report("dest-dump", services * DESTS, t);
+    }
+    if bytes > 0 {
+        println!("(the listing is {bytes} bytes)");
+    }
 }

@@ -114,13 +114,29 @@ fn strtoul_base0_digits(b: &[u8]) -> (u128, usize) {
         (Some(b'0'), _, _) => (8, 0),
         _ => (10, 0),
     };
+    // Saturates above u64's range, like strtoul's ULONG_MAX + ERANGE.
+    const CAP: u128 = u64::MAX as u128 + 1;
     let mut v: u128 = 0;
     let mut i = start;
-    while let Some(d) = b.get(i).and_then(|c| char::from(*c).to_digit(base)) {
-        v = (v * u128::from(base) + u128::from(d)).min(u128::from(u64::MAX) + 1);
+    while let Some(d) = b.get(i).and_then(|&c| digit_value(c, base)) {
+        if v < CAP {
+            v = (v * u128::from(base) + u128::from(d)).min(CAP);
+        }
         i += 1;
     }
     (v, i)
+}
+
+/// The value of an ASCII digit in `base` (8, 10 or 16).
+fn digit_value(c: u8, base: u32) -> Option<u32> {
+    let d = match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => return None,
+    };
+    let d = u32::from(d);
+    (d < base).then_some(d)
 }
 
 /// glibc's `inet_aton`: one to four parts separated by dots, each decimal,
@@ -129,7 +145,8 @@ fn strtoul_base0_digits(b: &[u8]) -> (u128, usize) {
 /// ASCII white space is ignored, as glibc does.
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
-    let mut parts: Vec<u32> = Vec::with_capacity(3);
+    let mut parts = [0u32; 3];
+    let mut n = 0;
     let mut i = 0;
     let last: u32 = loop {
         if !b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -140,10 +157,11 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
         let v = u32::try_from(v).ok()?;
         i += used;
         if b.get(i) == Some(&b'.') {
-            if parts.len() > 2 || v > 0xff {
+            if v > 0xff {
                 return None;
             }
-            parts.push(v);
+            *parts.get_mut(n)? = v;
+            n += 1;
             i += 1;
         } else {
             break v;
@@ -154,7 +172,7 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
             return None;
         }
     }
-    let value = match parts.as_slice() {
+    let value = match parts.get(..n)? {
         [] => last,
         [a] if last <= 0xff_ffff => (a << 24) | last,
         [a, b2] if last <= 0xffff => (a << 24) | (b2 << 16) | last,
@@ -258,13 +276,17 @@ pub fn parse_host_port(
             None => (inner, Some(port)),
         }
     } else {
-        if let Some(v6) = inet_pton6(text) {
-            return Some(HostPort {
-                addr: IpAddr::V6(v6),
-                port: None,
-            });
+        // Every IPv6 text has at least two colons; most addresses here
+        // are IPv4 with a port, which need not try the IPv6 parser.
+        if text.bytes().filter(|&b| b == b':').nth(1).is_some() {
+            if let Some(v6) = inet_pton6(text) {
+                return Some(HostPort {
+                    addr: IpAddr::V6(v6),
+                    port: None,
+                });
+            }
         }
-        match text.rfind(':') {
+        match text.bytes().rposition(|b| b == b':') {
             Some(i) => (text.get(..i)?, Some(text.get(i + 1..)?)),
             None => (text, None),
         }

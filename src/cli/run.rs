@@ -497,8 +497,49 @@ fn in_chunks(
 /// space, tab or CR, no quoting, and the word `ipvsadm` dropped wherever
 /// it stands.
 fn line_words(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
-    raw.split(|&b| b == b' ' || b == b'\t' || b == b'\r')
-        .filter(|w| !w.is_empty() && *w != b"ipvsadm")
+    let mut at = 0;
+    std::iter::from_fn(move || loop {
+        let (start, end) = next_word(raw, at)?;
+        at = end;
+        match raw.get(start..end) {
+            Some(b"ipvsadm") => continue,
+            w => return w,
+        }
+    })
+}
+
+/// Whether a byte separates the words of a restore line.
+fn is_word_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
+}
+
+/// The byte range of the first word of `raw` at or after `at`.
+fn next_word(raw: &[u8], mut at: usize) -> Option<(usize, usize)> {
+    while raw.get(at).copied().is_some_and(is_word_separator) {
+        at += 1;
+    }
+    if at >= raw.len() {
+        return None;
+    }
+    let start = at;
+    while raw.get(at).is_some_and(|&b| !is_word_separator(b)) {
+        at += 1;
+    }
+    Some((start, at))
+}
+
+/// [`line_words`] of a line known to be UTF-8 text.
+fn line_str_words(text: &str) -> impl Iterator<Item = &str> {
+    let mut at = 0;
+    std::iter::from_fn(move || loop {
+        let (start, end) = next_word(text.as_bytes(), at)?;
+        at = end;
+        // The separators are ASCII, so these are character boundaries.
+        match text.get(start..end) {
+            Some("ipvsadm") => continue,
+            w => return w,
+        }
+    })
 }
 
 /// The command lines of restore input, numbered from 1, skipping blank
@@ -523,22 +564,43 @@ enum Step {
 
 /// Parses one restore line as a separate command line. `words` is
 /// scratch space kept from line to line, so that the words' buffers are
-/// reused rather than allocated for every line.
+/// reused rather than allocated for every line; a line of UTF-8 text (the
+/// usual case) is read in place without it.
 fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
-    let mut n = 0;
-    for w in line_words(raw) {
-        let w = std::ffi::OsStr::from_bytes(w);
-        match words.get_mut(n) {
-            Some(slot) => {
-                slot.clear();
-                slot.push(w);
+    let inv = match std::str::from_utf8(raw) {
+        Ok(text) => {
+            let mut strs: [&str; 24] = [""; 24];
+            let mut n = 0;
+            let mut rest = line_str_words(text);
+            for (slot, w) in strs.iter_mut().zip(rest.by_ref()) {
+                *slot = w;
+                n += 1;
             }
-            None => words.push(w.to_os_string()),
+            if rest.next().is_none() {
+                parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), &SystemResolver)?
+            } else {
+                // Longer than any sensible line: collect them all.
+                let all: Vec<&str> = line_str_words(text).collect();
+                parse::parse_words(prog, &all, &SystemResolver)?
+            }
         }
-        n += 1;
-    }
-    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
+        Err(_) => {
+            let mut n = 0;
+            for w in line_words(raw) {
+                let w = std::ffi::OsStr::from_bytes(w);
+                match words.get_mut(n) {
+                    Some(slot) => {
+                        slot.clear();
+                        slot.push(w);
+                    }
+                    None => words.push(w.to_os_string()),
+                }
+                n += 1;
+            }
+            parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?
+        }
+    };
     if inv.command == Command::Restore {
         return Err(fail(
             255,
