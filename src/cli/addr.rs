@@ -80,6 +80,14 @@ fn strtol_prefix(s: &str) -> StrtolPrefix {
 /// ipvsadm's `string_to_number` without the range check. `None` if there
 /// are no digits, anything follows them, or the value overflows `long`.
 pub fn strtol(s: &str) -> Option<i64> {
+    // Fast path: plain digits that cannot overflow (the usual case).
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Some(
+            b.iter()
+                .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0')),
+        );
+    }
     let p = strtol_prefix(s);
     if p.end == 0 || p.end != s.len() || p.overflow {
         None
@@ -145,6 +153,9 @@ fn digit_value(c: u8, base: u32) -> Option<u32> {
 /// ASCII white space is ignored, as glibc does.
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
+    if let Some(a) = plain_dotted_quad(b) {
+        return Some(a);
+    }
     let mut parts = [0u32; 3];
     let mut n = 0;
     let mut i = 0;
@@ -180,6 +191,40 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
         _ => return None,
     };
     Some(Ipv4Addr::from(value))
+}
+
+/// Fast path of [`inet_aton`] for the usual spelling: exactly four
+/// decimal parts of one to three digits, no leading zeros, each at most
+/// 255, nothing else. `None` means "not this spelling" (the general
+/// reader decides), not "invalid".
+fn plain_dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let mut part = 0;
+    let mut value: u32 = 0;
+    let mut len = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                if len == 3 || (len == 1 && value == 0) {
+                    return None;
+                }
+                value = value * 10 + u32::from(c - b'0');
+                len += 1;
+            }
+            b'.' if len > 0 => {
+                *out.get_mut(part)? = u8::try_from(value).ok()?;
+                part += 1;
+                value = 0;
+                len = 0;
+            }
+            _ => return None,
+        }
+    }
+    if part != 3 || len == 0 {
+        return None;
+    }
+    *out.get_mut(3)? = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(out))
 }
 
 /// `inet_pton(AF_INET, ...)`: exactly four decimal parts of at most three
