@@ -549,9 +549,24 @@ fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
     input
         .split(|&b| b == b'\n')
         .enumerate()
-        .filter(|(_, raw)| line_words(raw).next().is_some_and(|w| !w.starts_with(b"#")))
+        .filter(|(_, raw)| is_command_line(raw))
         .map(|(i, raw)| (i + 1, raw))
         .collect()
+}
+
+/// [`restore_lines`] of UTF-8 text, split with the library's fast byte
+/// search.
+fn restore_text_lines(text: &str) -> Vec<(usize, &str)> {
+    text.split('\n')
+        .enumerate()
+        .filter(|(_, line)| is_command_line(line.as_bytes()))
+        .map(|(i, line)| (i + 1, line))
+        .collect()
+}
+
+/// Whether a restore line is a command: not blank, not a `#` comment.
+fn is_command_line(raw: &[u8]) -> bool {
+    line_words(raw).next().is_some_and(|w| !w.starts_with(b"#"))
 }
 
 /// One checked restore line, ready to apply.
@@ -568,39 +583,46 @@ enum Step {
 /// usual case) is read in place without it.
 fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
-    let inv = match std::str::from_utf8(raw) {
-        Ok(text) => {
-            let mut strs: [&str; 24] = [""; 24];
-            let mut n = 0;
-            let mut rest = line_str_words(text);
-            for (slot, w) in strs.iter_mut().zip(rest.by_ref()) {
-                *slot = w;
-                n += 1;
+    if let Ok(text) = std::str::from_utf8(raw) {
+        return check_text_line(prog, text);
+    }
+    let mut n = 0;
+    for w in line_words(raw) {
+        let w = std::ffi::OsStr::from_bytes(w);
+        match words.get_mut(n) {
+            Some(slot) => {
+                slot.clear();
+                slot.push(w);
             }
-            if rest.next().is_none() {
-                parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), &SystemResolver)?
-            } else {
-                // Longer than any sensible line: collect them all.
-                let all: Vec<&str> = line_str_words(text).collect();
-                parse::parse_words(prog, &all, &SystemResolver)?
-            }
+            None => words.push(w.to_os_string()),
         }
-        Err(_) => {
-            let mut n = 0;
-            for w in line_words(raw) {
-                let w = std::ffi::OsStr::from_bytes(w);
-                match words.get_mut(n) {
-                    Some(slot) => {
-                        slot.clear();
-                        slot.push(w);
-                    }
-                    None => words.push(w.to_os_string()),
-                }
-                n += 1;
-            }
-            parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?
-        }
+        n += 1;
+    }
+    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
+    step_of(prog, inv)
+}
+
+/// [`check_line`] for a line of UTF-8 text, read in place.
+fn check_text_line(prog: &str, text: &str) -> Result<Step, Failure> {
+    let mut strs: [&str; 16] = [""; 16];
+    let mut n = 0;
+    let mut rest = line_str_words(text);
+    for (slot, w) in strs.iter_mut().zip(rest.by_ref()) {
+        *slot = w;
+        n += 1;
+    }
+    let inv = if rest.next().is_none() {
+        parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), &SystemResolver)?
+    } else {
+        // Longer than any sensible line: collect them all.
+        let all: Vec<&str> = line_str_words(text).collect();
+        parse::parse_words(prog, &all, &SystemResolver)?
     };
+    step_of(prog, inv)
+}
+
+/// The step of a parsed restore line; a nested restore is refused.
+fn step_of(prog: &str, inv: Invocation) -> Result<Step, Failure> {
     if inv.command == Command::Restore {
         return Err(fail(
             255,
@@ -613,20 +635,30 @@ fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step,
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
 fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
-    let lines = restore_lines(input);
-    let mut good = Vec::with_capacity(lines.len());
+    // Text (the usual case) is validated once, not line by line.
+    let text = std::str::from_utf8(input).ok();
+    let text_lines = text.map(restore_text_lines).unwrap_or_default();
+    let byte_lines = match text {
+        Some(_) => Vec::new(),
+        None => restore_lines(input),
+    };
+    let mut good = Vec::with_capacity(text_lines.len() + byte_lines.len());
     let mut first_code = None;
     let mut bad = 0usize;
-    let mut words = Vec::new();
-    for (number, raw) in lines {
-        match check_line(prog, raw, &mut words) {
-            Ok(step) => good.push((number, step)),
-            Err(f) => {
-                bad += 1;
-                let code = report(err, Some(number), &f);
-                first_code.get_or_insert(code);
-            }
+    let mut record = |number: usize, checked: Result<Step, Failure>| match checked {
+        Ok(step) => good.push((number, step)),
+        Err(f) => {
+            bad += 1;
+            let code = report(err, Some(number), &f);
+            first_code.get_or_insert(code);
         }
+    };
+    for (number, line) in text_lines {
+        record(number, check_text_line(prog, line));
+    }
+    let mut words = Vec::new();
+    for (number, raw) in byte_lines {
+        record(number, check_line(prog, raw, &mut words));
     }
     match first_code {
         Some(code) => {
