@@ -80,6 +80,14 @@ fn strtol_prefix(s: &str) -> StrtolPrefix {
 /// ipvsadm's `string_to_number` without the range check. `None` if there
 /// are no digits, anything follows them, or the value overflows `long`.
 pub fn strtol(s: &str) -> Option<i64> {
+    // Fast path: plain digits that cannot overflow (the usual case).
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Some(
+            b.iter()
+                .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0')),
+        );
+    }
     let p = strtol_prefix(s);
     if p.end == 0 || p.end != s.len() || p.overflow {
         None
@@ -114,13 +122,29 @@ fn strtoul_base0_digits(b: &[u8]) -> (u128, usize) {
         (Some(b'0'), _, _) => (8, 0),
         _ => (10, 0),
     };
+    // Saturates above u64's range, like strtoul's ULONG_MAX + ERANGE.
+    const CAP: u128 = u64::MAX as u128 + 1;
     let mut v: u128 = 0;
     let mut i = start;
-    while let Some(d) = b.get(i).and_then(|c| char::from(*c).to_digit(base)) {
-        v = (v * u128::from(base) + u128::from(d)).min(u128::from(u64::MAX) + 1);
+    while let Some(d) = b.get(i).and_then(|&c| digit_value(c, base)) {
+        if v < CAP {
+            v = (v * u128::from(base) + u128::from(d)).min(CAP);
+        }
         i += 1;
     }
     (v, i)
+}
+
+/// The value of an ASCII digit in `base` (8, 10 or 16).
+fn digit_value(c: u8, base: u32) -> Option<u32> {
+    let d = match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => return None,
+    };
+    let d = u32::from(d);
+    (d < base).then_some(d)
 }
 
 /// glibc's `inet_aton`: one to four parts separated by dots, each decimal,
@@ -129,7 +153,11 @@ fn strtoul_base0_digits(b: &[u8]) -> (u128, usize) {
 /// ASCII white space is ignored, as glibc does.
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     let b = s.as_bytes();
-    let mut parts: Vec<u32> = Vec::with_capacity(3);
+    if let Some(a) = plain_dotted_quad(b) {
+        return Some(a);
+    }
+    let mut parts = [0u32; 3];
+    let mut n = 0;
     let mut i = 0;
     let last: u32 = loop {
         if !b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -140,10 +168,11 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
         let v = u32::try_from(v).ok()?;
         i += used;
         if b.get(i) == Some(&b'.') {
-            if parts.len() > 2 || v > 0xff {
+            if v > 0xff {
                 return None;
             }
-            parts.push(v);
+            *parts.get_mut(n)? = v;
+            n += 1;
             i += 1;
         } else {
             break v;
@@ -154,7 +183,7 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
             return None;
         }
     }
-    let value = match parts.as_slice() {
+    let value = match parts.get(..n)? {
         [] => last,
         [a] if last <= 0xff_ffff => (a << 24) | last,
         [a, b2] if last <= 0xffff => (a << 24) | (b2 << 16) | last,
@@ -162,6 +191,40 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
         _ => return None,
     };
     Some(Ipv4Addr::from(value))
+}
+
+/// Fast path of [`inet_aton`] for the usual spelling: exactly four
+/// decimal parts of one to three digits, no leading zeros, each at most
+/// 255, nothing else. `None` means "not this spelling" (the general
+/// reader decides), not "invalid".
+fn plain_dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let mut part = 0;
+    let mut value: u32 = 0;
+    let mut len = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                if len == 3 || (len == 1 && value == 0) {
+                    return None;
+                }
+                value = value * 10 + u32::from(c - b'0');
+                len += 1;
+            }
+            b'.' if len > 0 => {
+                *out.get_mut(part)? = u8::try_from(value).ok()?;
+                part += 1;
+                value = 0;
+                len = 0;
+            }
+            _ => return None,
+        }
+    }
+    if part != 3 || len == 0 {
+        return None;
+    }
+    *out.get_mut(3)? = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(out))
 }
 
 /// `inet_pton(AF_INET, ...)`: exactly four decimal parts of at most three
@@ -258,13 +321,17 @@ pub fn parse_host_port(
             None => (inner, Some(port)),
         }
     } else {
-        if let Some(v6) = inet_pton6(text) {
-            return Some(HostPort {
-                addr: IpAddr::V6(v6),
-                port: None,
-            });
+        // Every IPv6 text has at least two colons; most addresses here
+        // are IPv4 with a port, which need not try the IPv6 parser.
+        if text.bytes().filter(|&b| b == b':').nth(1).is_some() {
+            if let Some(v6) = inet_pton6(text) {
+                return Some(HostPort {
+                    addr: IpAddr::V6(v6),
+                    port: None,
+                });
+            }
         }
-        match text.rfind(':') {
+        match text.bytes().rposition(|b| b == b':') {
             Some(i) => (text.get(..i)?, Some(text.get(i + 1..)?)),
             None => (text, None),
         }

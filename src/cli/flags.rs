@@ -478,7 +478,27 @@ pub fn find_long(name: &str) -> Option<&'static Flag> {
 
 /// The option with this short letter.
 pub fn find_short(c: char) -> Option<&'static Flag> {
-    FLAGS.iter().find(|f| f.shorts.contains(&c))
+    // Every restore line looks up several letters: index ASCII letters
+    // once instead of scanning the table each time.
+    static ASCII: std::sync::OnceLock<[u16; 128]> = std::sync::OnceLock::new();
+    let Ok(b) = u8::try_from(c) else {
+        return FLAGS.iter().find(|f| f.shorts.contains(&c));
+    };
+    let index = ASCII.get_or_init(|| {
+        let mut t = [u16::MAX; 128];
+        for (i, f) in FLAGS.iter().enumerate().rev() {
+            for &s in f.shorts {
+                if let (Some(slot), Ok(i)) = (t.get_mut(s as usize), u16::try_from(i)) {
+                    *slot = i;
+                }
+            }
+        }
+        t
+    });
+    match index.get(usize::from(b)) {
+        Some(&i) => FLAGS.get(usize::from(i)),
+        None => FLAGS.iter().find(|f| f.shorts.contains(&c)),
+    }
 }
 
 /// What the legality matrix says about one slot for one command.

@@ -46,6 +46,7 @@
 //! positional word when that variable is set), because the parser reads no
 //! environment; arguments that are not UTF-8 are read lossily.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::net::IpAddr;
 
@@ -174,14 +175,23 @@ pub fn parse(
     args: &[OsString],
     resolver: &dyn Resolver,
 ) -> Result<Invocation, Failure> {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    // Borrowed when valid UTF-8 (the usual case), lossy copies otherwise.
+    let owned: Vec<Cow<'_, str>> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let words: Vec<&str> = owned.iter().map(|w| w.as_ref()).collect();
+    parse_words(prog, &words, resolver)
+}
+
+/// [`parse`] for arguments already known to be UTF-8 text (restore lines),
+/// which are read in place.
+pub fn parse_words(
+    prog: &str,
+    args: &[&str],
+    resolver: &dyn Resolver,
+) -> Result<Invocation, Failure> {
     if args.is_empty() {
         return Ok(Invocation::bare(Command::List));
     }
-    let mut tok = Tokenizer::new(&args);
+    let mut tok = Tokenizer::new(args);
 
     // Find the command; what comes before it is kept for later.
     let mut before = Vec::new();
@@ -206,14 +216,14 @@ pub fn parse(
 
     let mut st = State::new(command);
     for t in before {
-        st.apply(t, &args, resolver)?;
+        st.apply(t, args, resolver)?;
     }
     st.command_value(cmd_value.as_deref())?;
     while let Some(t) = tok.next_token() {
         match t {
-            Ok(t) => st.apply(t, &args, resolver)?,
+            Ok(t) => st.apply(t, args, resolver)?,
             Err(e) => {
-                let text = args.get(e.text).map(String::as_str).unwrap_or("");
+                let text = args.get(e.text).copied().unwrap_or("");
                 return Err(Failure {
                     code: 255,
                     stderr: format!("{text}: {}\n", e.kind.message()),
@@ -253,20 +263,21 @@ struct PoptError {
 }
 
 #[derive(Debug, Clone)]
-enum Token {
+enum Token<'a> {
     /// An option; `text` is the argv index of the last element consumed
-    /// (what ``invalid option `TEXT'`` quotes).
+    /// (what ``invalid option `TEXT'`` quotes). The value is borrowed from
+    /// argv unless a `!#:+` substitution rewrote it.
     Opt {
         flag: &'static Flag,
-        value: Option<String>,
+        value: Option<Cow<'a, str>>,
         text: usize,
     },
     /// A positional word.
-    Positional(String),
+    Positional(&'a str),
 }
 
 struct Tokenizer<'a> {
-    args: &'a [String],
+    args: &'a [&'a str],
     /// Next argv index to look at.
     next: usize,
     /// Inside a short cluster: argv index and byte offset of its next
@@ -274,34 +285,35 @@ struct Tokenizer<'a> {
     cluster: Option<(usize, usize)>,
     /// After `--`: everything is positional.
     rest_positional: bool,
-    /// Elements already taken by a `!#:+` substitution.
+    /// Elements already taken by a `!#:+` substitution (empty until the
+    /// first substitution).
     taken: Vec<bool>,
 }
 
 impl<'a> Tokenizer<'a> {
-    fn new(args: &'a [String]) -> Tokenizer<'a> {
+    fn new(args: &'a [&'a str]) -> Tokenizer<'a> {
         Tokenizer {
             args,
             next: 0,
             cluster: None,
             rest_positional: false,
-            taken: vec![false; args.len()],
+            taken: Vec::new(),
         }
     }
 
-    fn next_token(&mut self) -> Option<Result<Token, PoptError>> {
+    fn next_token(&mut self) -> Option<Result<Token<'a>, PoptError>> {
         if let Some((idx, off)) = self.cluster.take() {
             return Some(self.short(idx, off));
         }
         loop {
             let idx = self.next;
-            let s = self.args.get(idx)?;
+            let s: &'a str = self.args.get(idx)?;
             self.next += 1;
             if self.taken.get(idx).copied().unwrap_or(false) {
                 continue;
             }
             if self.rest_positional || !s.starts_with('-') || s == "-" {
-                return Some(Ok(Token::Positional(s.clone())));
+                return Some(Ok(Token::Positional(s)));
             }
             if s == "--" {
                 self.rest_positional = true;
@@ -315,7 +327,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// `--name` or `--name=value` at argv index `idx`.
-    fn long(&mut self, idx: usize, body: &str) -> Result<Token, PoptError> {
+    fn long(&mut self, idx: usize, body: &'a str) -> Result<Token<'a>, PoptError> {
         let (name, inline) = match body.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (body, None),
@@ -342,9 +354,9 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// The letter at byte `off` of the cluster at argv index `idx`.
-    fn short(&mut self, idx: usize, off: usize) -> Result<Token, PoptError> {
+    fn short(&mut self, idx: usize, off: usize) -> Result<Token<'a>, PoptError> {
         let err = |kind| PoptError { kind, text: idx };
-        let s = self.args.get(idx).ok_or(err(PoptErrorKind::BadOption))?;
+        let s: &'a str = self.args.get(idx).ok_or(err(PoptErrorKind::BadOption))?;
         let rest = s.get(off..).unwrap_or("");
         let c = rest.chars().next().ok_or(err(PoptErrorKind::BadOption))?;
         let flag = flags::find_short(c).ok_or(err(PoptErrorKind::BadOption))?;
@@ -383,8 +395,8 @@ impl<'a> Tokenizer<'a> {
     /// The value of an option written at argv index `idx` without an inline
     /// value: the next element, whatever it is (for an optional value, only
     /// if it does not start with `-`).
-    fn value_from_next(&mut self, flag: &'static Flag, idx: usize) -> Result<Token, PoptError> {
-        match self.args.get(self.next) {
+    fn value_from_next(&mut self, flag: &'static Flag, idx: usize) -> Result<Token<'a>, PoptError> {
+        match self.args.get(self.next).copied() {
             None if flag.arg == ArgKind::Optional => Ok(Token::Opt {
                 flag,
                 value: None,
@@ -415,20 +427,21 @@ impl<'a> Tokenizer<'a> {
     /// popt replaces `!#:+` in an option's value with the next word after
     /// the current position that does not start with `-`, and removes that
     /// word from the line (`-t 1.2.3.4:!#:+ 80` is `-t 1.2.3.4:80`).
-    fn expand(&mut self, v: &str) -> String {
+    fn expand(&mut self, v: &'a str) -> Cow<'a, str> {
         const MARK: &str = "!#:+";
-        if !v.contains(MARK) {
-            return v.to_string();
+        // A byte scan first: a substring search costs more to set up.
+        if !v.as_bytes().contains(&b'!') || !v.contains(MARK) {
+            return Cow::Borrowed(v);
         }
         let mut out = String::with_capacity(v.len());
-        let mut found: Option<String> = None;
+        let mut found: Option<&'a str> = None;
         let mut rest = v;
         while let Some(i) = rest.find(MARK) {
             out.push_str(rest.get(..i).unwrap_or(""));
             if found.is_none() {
                 found = self.take_next_word();
             }
-            match &found {
+            match found {
                 Some(w) => {
                     out.push_str(w);
                     rest = rest.get(i + MARK.len()..).unwrap_or("");
@@ -440,20 +453,23 @@ impl<'a> Tokenizer<'a> {
             }
         }
         out.push_str(rest);
-        out
+        Cow::Owned(out)
     }
 
-    fn take_next_word(&mut self) -> Option<String> {
+    fn take_next_word(&mut self) -> Option<&'a str> {
+        if self.taken.is_empty() {
+            self.taken = vec![false; self.args.len()];
+        }
         for i in self.next..self.args.len() {
             let taken = self.taken.get(i).copied().unwrap_or(true);
-            let Some(w) = self.args.get(i) else { break };
+            let Some(&w) = self.args.get(i) else { break };
             if taken || w.starts_with('-') {
                 continue;
             }
             if let Some(t) = self.taken.get_mut(i) {
                 *t = true;
             }
-            return Some(w.clone());
+            return Some(w);
         }
         None
     }
@@ -617,16 +633,21 @@ impl State {
     }
 
     /// One token of the scan.
-    fn apply(&mut self, t: Token, args: &[String], resolver: &dyn Resolver) -> Result<(), Failure> {
+    fn apply(
+        &mut self,
+        t: Token<'_>,
+        args: &[&str],
+        resolver: &dyn Resolver,
+    ) -> Result<(), Failure> {
         let (flag, value, text) = match t {
             Token::Positional(w) => {
-                self.positionals.push(w);
+                self.positionals.push(w.to_string());
                 return Ok(());
             }
             Token::Opt { flag, value, text } => (flag, value, text),
         };
         if let Action::Command(_) = flag.action {
-            let text = args.get(text).map(String::as_str).unwrap_or("");
+            let text = args.get(text).copied().unwrap_or("");
             return Err(Failure::usage(format!("invalid option `{text}'")));
         }
         if let Some(slot) = flag.slot {
@@ -1000,11 +1021,14 @@ impl State {
         let Some(rules) = flags::rules_for(self.command) else {
             return Ok(());
         };
+        if row_satisfied(rules.row, &self.seen) {
+            return Ok(());
+        }
         check_row(
             |s| rules.rule(s),
             |s| self.has(s),
             &Slot::ALL,
-            &format!("'{}' command", rules.name),
+            (rules.name, "command"),
         )
     }
 
@@ -1038,7 +1062,7 @@ impl State {
                 |s| flags::tunnel_rule(row, s),
                 |s| self.has(s),
                 &flags::TUNNEL_SLOTS,
-                &format!("'{name}' tunnel type"),
+                (name, "tunnel type"),
             )?;
         }
         Ok(())
@@ -1064,36 +1088,56 @@ fn identity(key: ServiceKey, netmask: u32) -> Service {
     s
 }
 
-/// One row of a legality table: `what` ends the messages ("'list'
-/// command", "'gue' tunnel type").
+/// Whether the options `seen` break no rule of a legality-matrix row
+/// (columns in [`Slot::ALL`] order): the quick test every line passes;
+/// [`check_row`] finds the message when it fails.
+fn row_satisfied(row: &str, seen: &[bool]) -> bool {
+    let mut one_of = 0u32;
+    for (&rule, &given) in row.as_bytes().iter().zip(seen) {
+        match rule {
+            b'+' if !given => return false,
+            b'x' if given => return false,
+            b'1' => one_of += u32::from(given),
+            _ => {}
+        }
+    }
+    one_of <= 1
+}
+
+/// One row of a legality table: `what` (a name and a kind) ends the
+/// messages ("'list' command", "'gue' tunnel type").
 fn check_row(
     rule: impl Fn(Slot) -> Rule,
     given: impl Fn(Slot) -> bool,
     slots: &[Slot],
-    what: &str,
+    (name, kind): (&str, &str),
 ) -> Result<(), Failure> {
+    let what = || format!("'{name}' {kind}");
     let mut first_one_of: Option<Slot> = None;
     for &s in slots {
         match (rule(s), given(s)) {
             (Rule::Required, false) => {
                 return Err(Failure::usage(format!(
-                    "You need to supply the '{}' option for the {what}",
-                    s.name()
+                    "You need to supply the '{}' option for the {}",
+                    s.name(),
+                    what()
                 )));
             }
             (Rule::Illegal, true) => {
                 return Err(Failure::usage(format!(
-                    "Illegal '{}' option with the {what}",
-                    s.name()
+                    "Illegal '{}' option with the {}",
+                    s.name(),
+                    what()
                 )));
             }
             (Rule::OneOf, true) => match first_one_of {
                 None => first_one_of = Some(s),
                 Some(earlier) => {
                     return Err(Failure::usage(format!(
-                        "The option '{}' conflicts with the '{}' option in the {what}",
+                        "The option '{}' conflicts with the '{}' option in the {}",
                         s.name(),
-                        earlier.name()
+                        earlier.name(),
+                        what()
                     )));
                 }
             },

@@ -17,8 +17,8 @@
 //! Widths are counted in bytes like C's `printf`, so non-ASCII names from
 //! the resolver line up exactly as they do with ipvsadm.
 
-use std::io::{self, BufWriter, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::io::{self, Write};
+use std::net::IpAddr;
 
 use crate::cli::options::ListOptions;
 use crate::cli::resolve::Resolver;
@@ -34,51 +34,191 @@ const SVC_NAME_V4_MAX: usize = 33;
 /// Width at which IPv4 destination names are cut in listings.
 const DEST_NAME_V4_MAX: usize = 28;
 
-/// Cuts `s` to at most `max` bytes, backing off to a character boundary
-/// (C cuts mid-character; a Rust string cannot hold half a character).
-fn truncate_bytes(s: &mut String, max: usize) {
-    if s.len() <= max {
+/// Byte budget of the output buffer: lines are built in memory and
+/// written out whenever this much has gathered.
+const FLUSH_AT: usize = 32 * 1024;
+
+/// True if `b` starts a character in UTF-8 text (is not a continuation
+/// byte), the test `str::is_char_boundary` makes.
+fn starts_char(b: u8) -> bool {
+    (b as i8) >= -0x40
+}
+
+/// Cuts the text written to `out` since `start` to at most `max` bytes,
+/// backing off to a character boundary (C cuts mid-character; the output
+/// stays valid UTF-8 here). `out[..start]` must end on a boundary.
+fn truncate_from(out: &mut Vec<u8>, start: usize, max: usize) {
+    let Some(mut cut) = start.checked_add(max) else {
+        return;
+    };
+    if out.len() <= cut {
         return;
     }
-    let mut cut = max;
-    while cut > 0 && !s.is_char_boundary(cut) {
+    while cut > start && !out.get(cut).copied().is_some_and(starts_char) {
         cut -= 1;
     }
-    s.truncate(cut);
+    out.truncate(cut);
+}
+
+/// Appends `n` spaces.
+fn pad(out: &mut Vec<u8>, n: usize) {
+    out.resize(out.len() + n, b' ');
+}
+
+/// Pads what was written since `start` with spaces to `width` bytes
+/// (the tail of `%-Ns`).
+fn pad_from(out: &mut Vec<u8>, start: usize, width: usize) {
+    let written = out.len().saturating_sub(start);
+    pad(out, width.saturating_sub(written));
 }
 
 /// Appends `s` left-justified in a field of `width` bytes (`%-Ns`).
-fn push_left(out: &mut String, s: &str, width: usize) {
-    out.push_str(s);
-    for _ in s.len()..width {
-        out.push(' ');
+fn push_left(out: &mut Vec<u8>, s: &[u8], width: usize) {
+    out.extend_from_slice(s);
+    pad(out, width.saturating_sub(s.len()));
+}
+
+/// Appends `s` right-justified in a field of `width` bytes (`%Ns`).
+fn push_right(out: &mut Vec<u8>, s: &[u8], width: usize) {
+    pad(out, width.saturating_sub(s.len()));
+    out.extend_from_slice(s);
+}
+
+/// The decimal text of an integer, built without allocating.
+struct Digits {
+    buf: [u8; 24],
+    start: usize,
+}
+
+impl Digits {
+    fn new(v: u64) -> Digits {
+        let mut d = Digits {
+            buf: [b'0'; 24],
+            start: 24,
+        };
+        let mut v = v;
+        loop {
+            d.start -= 1;
+            if let Some(slot) = d.buf.get_mut(d.start) {
+                // v % 10 < 10, so the cast cannot truncate.
+                *slot = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            if v == 0 {
+                break d;
+            }
+        }
+    }
+
+    fn signed(v: i64) -> Digits {
+        let mut d = Digits::new(v.unsigned_abs());
+        if v < 0 {
+            d.start -= 1;
+            if let Some(slot) = d.buf.get_mut(d.start) {
+                *slot = b'-';
+            }
+        }
+        d
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
     }
 }
 
-/// Text form of an address like `inet_ntop` (glibc): IPv4 dotted, IPv6
-/// compressed, including glibc's `::a.b.c.d` for IPv4-compatible
-/// addresses, which Rust's `Display` writes in hex.
-pub(crate) fn ntop(addr: IpAddr) -> String {
+/// Appends an unsigned number in decimal.
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(Digits::new(v).as_bytes());
+}
+
+/// Appends a dotted-quad IPv4 address.
+fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        if o >= 100 {
+            out.push(b'0' + o / 100);
+        }
+        if o >= 10 {
+            out.push(b'0' + o / 10 % 10);
+        }
+        out.push(b'0' + o % 10);
+    }
+}
+
+/// Appends the text form of an address like `inet_ntop` (glibc): IPv4
+/// dotted, IPv6 compressed, including glibc's `::a.b.c.d` for
+/// IPv4-compatible addresses, which Rust's `Display` writes in hex.
+fn push_ntop(out: &mut Vec<u8>, addr: IpAddr) {
     match addr {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => push_ipv4(out, v4.octets()),
         IpAddr::V6(v6) => {
             let seg = v6.segments();
-            let o = v6.octets();
+            let [.., a, b, c, d] = v6.octets();
             if seg[..6].iter().all(|&w| w == 0) && seg[6] != 0 {
-                format!("::{}", Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+                out.extend_from_slice(b"::");
+                push_ipv4(out, [a, b, c, d]);
             } else {
-                v6.to_string()
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{v6}");
             }
         }
     }
 }
 
-/// The `host:port` string ipvsadm shows for an address and port
+/// Text form of an address like `inet_ntop` (see [`push_ntop`]).
+pub(crate) fn ntop(addr: IpAddr) -> String {
+    let mut out = Vec::with_capacity(16);
+    push_ntop(&mut out, addr);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends the `host:port` string ipvsadm shows for an address and port
 /// (`addrport_to_anyname`): IPv6 hosts in brackets, the host name and the
 /// port's service name when not numeric, limited to 59 bytes.
 ///
 /// `proto` selects the services database for the port name; `None` (fwmark
 /// services, unknown protocols) never names ports.
+fn push_addrport(
+    out: &mut Vec<u8>,
+    addr: IpAddr,
+    port: u16,
+    proto: Option<Protocol>,
+    numeric: bool,
+    res: &dyn Resolver,
+) {
+    let start = out.len();
+    if addr.is_ipv6() {
+        out.push(b'[');
+    }
+    let service = if numeric {
+        push_ntop(out, addr);
+        None
+    } else {
+        match res.addr_to_host(addr) {
+            Some(host) => out.extend_from_slice(host.as_bytes()),
+            None => push_ntop(out, addr),
+        }
+        match proto {
+            Some(p @ (Protocol::Tcp | Protocol::Udp | Protocol::Sctp)) => {
+                res.port_to_service(port, p)
+            }
+            _ => None,
+        }
+    };
+    if addr.is_ipv6() {
+        out.push(b']');
+    }
+    out.push(b':');
+    match service {
+        Some(name) => out.extend_from_slice(name.as_bytes()),
+        None => push_u64(out, u64::from(port)),
+    }
+    truncate_from(out, start, ADDRPORT_MAX);
+}
+
+/// The `host:port` string ipvsadm shows (see [`push_addrport`]).
 pub(crate) fn addrport(
     addr: IpAddr,
     port: u16,
@@ -86,25 +226,37 @@ pub(crate) fn addrport(
     numeric: bool,
     res: &dyn Resolver,
 ) -> String {
-    let (host, service) = if numeric {
-        (ntop(addr), None)
+    let mut out = Vec::with_capacity(32);
+    push_addrport(&mut out, addr, port, proto, numeric, res);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends a `--stats`/`--rate` column by ipvsadm's large-number rule
+/// (see [`format_largenum`]).
+fn push_largenum(out: &mut Vec<u8>, v: u64, exact: bool) {
+    if exact || v < 100_000_000 {
+        let digits = Digits::new(v);
+        let digits = digits.as_bytes();
+        if digits.len() <= 8 {
+            push_right(out, digits, 9);
+        } else {
+            // Only reached with `exact`.
+            out.push(b' ');
+            out.extend_from_slice(digits);
+        }
+        return;
+    }
+    let (value, unit) = if v < 1_000_000_000 {
+        (v / 1_000, b'K')
+    } else if v < 100_000_000_000 {
+        (v / 1_000_000, b'M')
+    } else if v < 100_000_000_000_000 {
+        (v / 1_000_000_000, b'G')
     } else {
-        let host = res.addr_to_host(addr).unwrap_or_else(|| ntop(addr));
-        let service = match proto {
-            Some(p @ (Protocol::Tcp | Protocol::Udp | Protocol::Sctp)) => {
-                res.port_to_service(port, p)
-            }
-            _ => None,
-        };
-        (host, service)
+        (v / 1_000_000_000_000, b'T')
     };
-    let port = service.unwrap_or_else(|| port.to_string());
-    let mut s = match addr {
-        IpAddr::V4(_) => format!("{host}:{port}"),
-        IpAddr::V6(_) => format!("[{host}]:{port}"),
-    };
-    truncate_bytes(&mut s, ADDRPORT_MAX);
-    s
+    push_right(out, Digits::new(value).as_bytes(), 8);
+    out.push(unit);
 }
 
 /// ipvsadm's large-number rule for `--stats`/`--rate` columns: a 9-byte
@@ -112,24 +264,9 @@ pub(crate) fn addrport(
 /// fit in 8 digits; with `exact` the full number, always preceded by at
 /// least one space.
 pub fn format_largenum(v: u64, exact: bool) -> String {
-    if exact {
-        let digits = v.to_string();
-        if digits.len() <= 8 {
-            format!("{digits:>9}")
-        } else {
-            format!(" {digits}")
-        }
-    } else if v < 100_000_000 {
-        format!("{v:>9}")
-    } else if v < 1_000_000_000 {
-        format!("{:>8}K", v / 1_000)
-    } else if v < 100_000_000_000 {
-        format!("{:>8}M", v / 1_000_000)
-    } else if v < 100_000_000_000_000 {
-        format!("{:>8}G", v / 1_000_000_000)
-    } else {
-        format!("{:>8}T", v / 1_000_000_000_000)
-    }
+    let mut out = Vec::with_capacity(24);
+    push_largenum(&mut out, v, exact);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Protocol column text of a listing.
@@ -151,7 +288,8 @@ fn port_proto(key: &ServiceKey) -> Option<Protocol> {
     }
 }
 
-/// Names of the scheduler flag bits set in `flags`, in bit order.
+/// Appends the names of the scheduler flag bits set in `flags`, in bit
+/// order, separated by commas.
 ///
 /// ipvsadm names bits per scheduler (`sh-*` for sh, `mh-*` for mh,
 /// `flag-N` otherwise) and silently drops bits that have no name for the
@@ -160,62 +298,97 @@ fn port_proto(key: &ServiceKey) -> Option<Protocol> {
 /// `-b` parser (§1.6) accepts `flag-1`..`flag-3` with any scheduler (only
 /// `sh-*`/`mh-*` are tied to a scheduler), so the result always reads
 /// back, and nothing set in the kernel is hidden.
-fn sched_flag_names(scheduler: &str, flags: u32) -> Vec<&'static str> {
+fn push_sched_flag_names(out: &mut Vec<u8>, scheduler: &str, flags: u32) {
     let names: [&'static str; 3] = match scheduler {
         "sh" => ["sh-fallback", "sh-port", "flag-3"],
         "mh" => ["mh-fallback", "mh-port", "flag-3"],
         _ => ["flag-1", "flag-2", "flag-3"],
     };
-    [svc_flags::SCHED1, svc_flags::SCHED2, svc_flags::SCHED3]
+    let mut first = true;
+    for (bit, name) in [svc_flags::SCHED1, svc_flags::SCHED2, svc_flags::SCHED3]
         .iter()
         .zip(names)
-        .filter(|(bit, _)| flags & **bit != 0)
-        .map(|(_, name)| name)
-        .collect()
-}
-
-/// The persistence mask as listed and saved (`A.B.C.D`, or the prefix
-/// length for IPv6), or `None` when it is the default "one host" mask.
-fn netmask_text(svc: &Service) -> Option<String> {
-    match svc.key.family() {
-        Family::Inet6 => (svc.netmask != 128).then(|| svc.netmask.to_string()),
-        _ => (svc.netmask != 0xffff_ffff).then(|| Ipv4Addr::from(svc.netmask).to_string()),
+    {
+        if flags & bit != 0 {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(name.as_bytes());
+        }
     }
 }
 
-/// The service column of a listing (`svc_name`), before any padding;
-/// IPv4 names are cut to 33 bytes, IPv6 names never.
-fn svc_name(svc: &Service, numeric: bool, res: &dyn Resolver) -> String {
+/// Appends `prefix` and the persistence mask as listed and saved
+/// (`A.B.C.D`, or the prefix length for IPv6), unless it is the default
+/// "one host" mask.
+fn push_netmask(out: &mut Vec<u8>, prefix: &str, svc: &Service) {
+    match svc.key.family() {
+        Family::Inet6 => {
+            if svc.netmask != 128 {
+                out.extend_from_slice(prefix.as_bytes());
+                push_u64(out, u64::from(svc.netmask));
+            }
+        }
+        _ => {
+            if svc.netmask != 0xffff_ffff {
+                out.extend_from_slice(prefix.as_bytes());
+                push_ipv4(out, svc.netmask.to_be_bytes());
+            }
+        }
+    }
+}
+
+/// Appends the service column of a listing (`svc_name`), before any
+/// padding; IPv4 names are cut to 33 bytes, IPv6 names never.
+fn push_svc_name(out: &mut Vec<u8>, svc: &Service, numeric: bool, res: &dyn Resolver) {
     match svc.key {
         // Policy (§6 item 7): the mark is unsigned.
-        ServiceKey::Fwmark { family, mark } => match family {
-            Family::Inet6 => format!("FWM  {mark} IPv6"),
-            _ => format!("FWM  {mark}"),
-        },
+        ServiceKey::Fwmark { family, mark } => {
+            out.extend_from_slice(b"FWM  ");
+            push_u64(out, u64::from(mark));
+            if family == Family::Inet6 {
+                out.extend_from_slice(b" IPv6");
+            }
+        }
         ServiceKey::Addr {
             protocol,
             addr,
             port,
         } => {
-            let mut s = String::new();
-            push_left(&mut s, proto_label(protocol), 4);
-            s.push(' ');
-            s.push_str(&addrport(addr, port, Some(protocol), numeric, res));
+            let start = out.len();
+            push_left(out, proto_label(protocol).as_bytes(), 4);
+            out.push(b' ');
+            push_addrport(out, addr, port, Some(protocol), numeric, res);
             if addr.is_ipv4() {
-                truncate_bytes(&mut s, SVC_NAME_V4_MAX);
+                truncate_from(out, start, SVC_NAME_V4_MAX);
             }
-            s
         }
     }
 }
 
-/// The destination column of a listing, IPv4 cut to 28 bytes.
-fn dest_name(svc: &Service, dest: &Dest, numeric: bool, res: &dyn Resolver) -> String {
-    let mut s = addrport(dest.addr, dest.port, port_proto(&svc.key), numeric, res);
+/// Appends the destination column of a listing, IPv4 cut to 28 bytes,
+/// padded to 28.
+fn push_dest_name(
+    out: &mut Vec<u8>,
+    svc: &Service,
+    dest: &Dest,
+    numeric: bool,
+    res: &dyn Resolver,
+) {
+    let start = out.len();
+    push_addrport(
+        out,
+        dest.addr,
+        dest.port,
+        port_proto(&svc.key),
+        numeric,
+        res,
+    );
     if dest.addr.is_ipv4() {
-        truncate_bytes(&mut s, DEST_NAME_V4_MAX);
+        truncate_from(out, start, DEST_NAME_V4_MAX);
     }
-    s
+    pad_from(out, start, 28);
 }
 
 /// Forward column text; methods without a name show nothing (ipvsadm
@@ -242,18 +415,35 @@ fn tun_csum_text(flags: u16) -> &'static str {
     }
 }
 
-/// The `--tun-info` column: `ipip`, `gue:PORT:F`, `gre:F`, or `n/a` for
-/// non-tunnel destinations and unknown tunnel types.
-fn tun_info(dest: &Dest) -> String {
+/// Appends the `--tun-info` column: `ipip`, `gue:PORT:F`, `gre:F`, or
+/// `n/a` for non-tunnel destinations and unknown tunnel types.
+fn push_tun_info(out: &mut Vec<u8>, dest: &Dest) {
     if dest.fwd != FwdMethod::Tunnel {
-        return "n/a".to_owned();
+        out.extend_from_slice(b"n/a");
+        return;
     }
     match dest.tun_type {
-        TunType::Ipip => "ipip".to_owned(),
-        TunType::Gue => format!("gue:{}:{}", dest.tun_port, tun_csum_text(dest.tun_flags)),
-        TunType::Gre => format!("gre:{}", tun_csum_text(dest.tun_flags)),
-        TunType::Other(_) => "n/a".to_owned(),
+        TunType::Ipip => out.extend_from_slice(b"ipip"),
+        TunType::Gue => {
+            out.extend_from_slice(b"gue:");
+            push_u64(out, u64::from(dest.tun_port));
+            out.push(b':');
+            out.extend_from_slice(tun_csum_text(dest.tun_flags).as_bytes());
+        }
+        TunType::Gre => {
+            out.extend_from_slice(b"gre:");
+            out.extend_from_slice(tun_csum_text(dest.tun_flags).as_bytes());
+        }
+        TunType::Other(_) => out.extend_from_slice(b"n/a"),
     }
+}
+
+/// The `--tun-info` column as a string.
+#[cfg(test)]
+fn tun_info(dest: &Dest) -> String {
+    let mut out = Vec::new();
+    push_tun_info(&mut out, dest);
+    String::from_utf8(out).unwrap()
 }
 
 /// Which columns a listing shows, by ipvsadm's priority of the options.
@@ -316,117 +506,149 @@ fn title(mode: Mode) -> String {
 }
 
 /// Appends five counters with the large-number rule.
-fn push_largenums(line: &mut String, values: [u64; 5], exact: bool) {
+fn push_largenums(out: &mut Vec<u8>, values: [u64; 5], exact: bool) {
     for v in values {
-        line.push_str(&format_largenum(v, exact));
+        push_largenum(out, v, exact);
     }
 }
 
-/// One service line of a listing.
-fn service_line(svc: &Service, mode: Mode, opts: &ListOptions, res: &dyn Resolver) -> String {
-    let name = svc_name(svc, opts.numeric, res);
+/// Appends a number left-justified in a field of `width` bytes.
+fn push_num_left(out: &mut Vec<u8>, v: u64, width: usize) {
+    push_left(out, Digits::new(v).as_bytes(), width);
+}
+
+/// Appends one service line of a listing.
+fn service_line(
+    out: &mut Vec<u8>,
+    svc: &Service,
+    mode: Mode,
+    opts: &ListOptions,
+    res: &dyn Resolver,
+) {
+    let start = out.len();
+    push_svc_name(out, svc, opts.numeric, res);
     let stats = svc.stats.unwrap_or_default();
-    let mut line = String::new();
     match mode {
         Mode::Stats => {
-            push_left(&mut line, &name, 33);
+            pad_from(out, start, 33);
             let s = stats;
             push_largenums(
-                &mut line,
+                out,
                 [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes],
                 opts.exact,
             );
         }
         Mode::Rate => {
-            push_left(&mut line, &name, 33);
+            pad_from(out, start, 33);
             let s = stats;
             push_largenums(
-                &mut line,
+                out,
                 [s.cps, s.inpps, s.outpps, s.inbps, s.outbps],
                 opts.exact,
             );
         }
         Mode::Thresholds | Mode::PersistentConn | Mode::TunInfo | Mode::Default => {
-            line.push_str(&name);
-            line.push(' ');
-            line.push_str(&svc.scheduler);
+            out.push(b' ');
+            out.extend_from_slice(svc.scheduler.as_bytes());
             if svc.flags & svc_flags::SCHED_MASK != 0 {
-                line.push_str(" (");
-                line.push_str(&sched_flag_names(&svc.scheduler, svc.flags).join(","));
-                line.push(')');
+                out.extend_from_slice(b" (");
+                push_sched_flag_names(out, &svc.scheduler, svc.flags);
+                out.push(b')');
             }
             if svc.is_persistent() {
-                line.push_str(&format!(" persistent {}", svc.timeout));
-                if let Some(mask) = netmask_text(svc) {
-                    line.push_str(" mask ");
-                    line.push_str(&mask);
-                }
+                out.extend_from_slice(b" persistent ");
+                push_u64(out, u64::from(svc.timeout));
+                push_netmask(out, " mask ", svc);
                 if let Some(pe) = &svc.pe {
-                    line.push_str(" pe ");
-                    line.push_str(pe);
+                    out.extend_from_slice(b" pe ");
+                    out.extend_from_slice(pe.as_bytes());
                 }
             }
             if svc.flags & svc_flags::ONEPACKET != 0 {
-                line.push_str(" ops");
+                out.extend_from_slice(b" ops");
             }
         }
     }
-    line.push('\n');
-    line
+    out.push(b'\n');
 }
 
-/// One destination line of a listing.
+/// Appends one destination line of a listing.
 fn dest_line(
+    out: &mut Vec<u8>,
     svc: &Service,
     dest: &Dest,
     mode: Mode,
     opts: &ListOptions,
     res: &dyn Resolver,
-) -> String {
-    let name = dest_name(svc, dest, opts.numeric, res);
-    let mut line = String::from("  -> ");
-    push_left(&mut line, &name, 28);
+) {
+    out.extend_from_slice(b"  -> ");
+    push_dest_name(out, svc, dest, opts.numeric, res);
     let s: Stats = dest.stats.unwrap_or_default();
+    let weight = Digits::signed(i64::from(dest.weight));
     match mode {
-        Mode::Default => line.push_str(&format!(
-            " {:<7} {:<6} {:<10} {:<10}",
-            fwd_name(dest.fwd),
-            dest.weight,
-            dest.active_conns,
-            dest.inact_conns
-        )),
-        Mode::TunInfo => line.push_str(&format!(
-            " {:<7} {:<13} {:<6} {:<10} {:<10}",
-            fwd_name(dest.fwd),
-            tun_info(dest),
-            dest.weight,
-            dest.active_conns,
-            dest.inact_conns
-        )),
-        Mode::Thresholds => line.push_str(&format!(
-            " {:<10} {:<10} {:<10} {:<10}",
-            dest.u_threshold, dest.l_threshold, dest.active_conns, dest.inact_conns
-        )),
-        // ipvsadm prints the weight with %u here.
-        Mode::PersistentConn => line.push_str(&format!(
-            " {:<9} {:<11} {:<10} {:<10}",
-            dest.weight as u32, dest.persist_conns, dest.active_conns, dest.inact_conns
-        )),
+        Mode::Default => {
+            out.push(b' ');
+            push_left(out, fwd_name(dest.fwd).as_bytes(), 7);
+            out.push(b' ');
+            push_left(out, weight.as_bytes(), 6);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.active_conns), 10);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.inact_conns), 10);
+        }
+        Mode::TunInfo => {
+            out.push(b' ');
+            push_left(out, fwd_name(dest.fwd).as_bytes(), 7);
+            out.push(b' ');
+            let start = out.len();
+            push_tun_info(out, dest);
+            pad_from(out, start, 13);
+            out.push(b' ');
+            push_left(out, weight.as_bytes(), 6);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.active_conns), 10);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.inact_conns), 10);
+        }
+        Mode::Thresholds => {
+            for v in [
+                dest.u_threshold,
+                dest.l_threshold,
+                dest.active_conns,
+                dest.inact_conns,
+            ] {
+                out.push(b' ');
+                push_num_left(out, u64::from(v), 10);
+            }
+        }
+        Mode::PersistentConn => {
+            out.push(b' ');
+            // ipvsadm prints the weight with %u here.
+            push_num_left(out, u64::from(dest.weight as u32), 9);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.persist_conns), 11);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.active_conns), 10);
+            out.push(b' ');
+            push_num_left(out, u64::from(dest.inact_conns), 10);
+        }
         Mode::Stats => push_largenums(
-            &mut line,
+            out,
             [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes],
             opts.exact,
         ),
         Mode::Rate => {
             // The packet and connection rates are plain %8llu in ipvsadm
             // (they overflow the column rather than scale).
-            line.push_str(&format!(" {:>8} {:>8} {:>8}", s.cps, s.inpps, s.outpps));
-            line.push_str(&format_largenum(s.inbps, opts.exact));
-            line.push_str(&format_largenum(s.outbps, opts.exact));
+            for v in [s.cps, s.inpps, s.outpps] {
+                out.push(b' ');
+                push_right(out, Digits::new(v).as_bytes(), 8);
+            }
+            push_largenum(out, s.inbps, opts.exact);
+            push_largenum(out, s.outbps, opts.exact);
         }
     }
-    line.push('\n');
-    line
+    out.push(b'\n');
 }
 
 /// An address as the kernel's 16-byte union holds it: IPv4 in the first
@@ -489,22 +711,27 @@ pub fn sort_entries(entries: &mut [ServiceEntry]) {
     }
 }
 
-/// Indices of `entries` in listing order (sorted unless `nosort`).
-fn service_order(entries: &[ServiceEntry], nosort: bool) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..entries.len()).collect();
-    if !nosort {
-        idx.sort_by_key(|&i| entries.get(i).map(|e| service_key(&e.service)));
+/// Indices of `items` in the order of `key` (kernel order with `nosort`),
+/// into `order`. Ties keep their input order, as a stable sort does.
+fn order_by<T, K: Ord>(items: &[T], nosort: bool, key: impl Fn(&T) -> K, order: &mut Vec<usize>) {
+    order.clear();
+    if nosort {
+        order.extend(0..items.len());
+        return;
     }
-    idx
+    let mut keyed: Vec<(K, usize)> = items.iter().map(key).zip(0..).collect();
+    // The index breaks ties, so an unstable sort gives the stable order.
+    keyed.sort_unstable();
+    order.extend(keyed.into_iter().map(|(_, i)| i));
 }
 
-/// Indices of `dests` in listing order (sorted unless `nosort`).
-fn dest_order(dests: &[Dest], nosort: bool) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..dests.len()).collect();
-    if !nosort {
-        idx.sort_by_key(|&i| dests.get(i).map(dest_key));
+/// Writes `buf` out and empties it once it holds [`FLUSH_AT`] bytes.
+fn flush_full(out: &mut dyn Write, buf: &mut Vec<u8>) -> io::Result<()> {
+    if buf.len() >= FLUSH_AT {
+        out.write_all(buf)?;
+        buf.clear();
     }
-    idx
+    Ok(())
 }
 
 /// Prints `-L`: with `info`, the whole table headed by
@@ -521,40 +748,54 @@ pub fn list_table(
     opts: &ListOptions,
     res: &dyn Resolver,
 ) -> io::Result<()> {
-    let mut w = BufWriter::new(out);
+    let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
     if let Some(info) = info {
         let (major, minor, patch) = info.version_triple();
         writeln!(
-            w,
+            buf,
             "IP Virtual Server version {major}.{minor}.{patch} (size={})",
             info.conn_tab_size
         )?;
     }
     let mode = Mode::of(opts);
-    w.write_all(title(mode).as_bytes())?;
-    for i in service_order(entries, opts.nosort) {
+    buf.extend_from_slice(title(mode).as_bytes());
+    let mut services = Vec::new();
+    order_by(
+        entries,
+        opts.nosort,
+        |e| service_key(&e.service),
+        &mut services,
+    );
+    let mut dests = Vec::new();
+    for i in services {
         let Some(entry) = entries.get(i) else {
             continue;
         };
-        w.write_all(service_line(&entry.service, mode, opts, res).as_bytes())?;
-        for j in dest_order(&entry.dests, opts.nosort) {
+        service_line(&mut buf, &entry.service, mode, opts, res);
+        order_by(&entry.dests, opts.nosort, dest_key, &mut dests);
+        for &j in &dests {
             if let Some(dest) = entry.dests.get(j) {
-                w.write_all(dest_line(&entry.service, dest, mode, opts, res).as_bytes())?;
+                dest_line(&mut buf, &entry.service, dest, mode, opts, res);
             }
         }
+        flush_full(out, &mut buf)?;
     }
-    w.flush()
+    out.write_all(&buf)?;
+    out.flush()
 }
 
-/// The service part of a save line: `-t ADDR:PORT`, `-u …`,
+/// Appends the service part of a save line: `-t ADDR:PORT`, `-u …`,
 /// `--sctp-service …`, or `-f MARK [-6]`.
-fn save_spec(svc: &Service, numeric: bool, res: &dyn Resolver) -> String {
+fn push_save_spec(out: &mut Vec<u8>, svc: &Service, numeric: bool, res: &dyn Resolver) {
     match svc.key {
         // Policy (§6 item 7): unsigned, so it reads back.
-        ServiceKey::Fwmark { family, mark } => match family {
-            Family::Inet6 => format!("-f {mark} -6"),
-            _ => format!("-f {mark}"),
-        },
+        ServiceKey::Fwmark { family, mark } => {
+            out.extend_from_slice(b"-f ");
+            push_u64(out, u64::from(mark));
+            if family == Family::Inet6 {
+                out.extend_from_slice(b" -6");
+            }
+        }
         ServiceKey::Addr {
             protocol,
             addr,
@@ -567,10 +808,9 @@ fn save_spec(svc: &Service, numeric: bool, res: &dyn Resolver) -> String {
                 // What ipvsadm writes; ipvsadm cannot create such services.
                 Protocol::Other(_) => "--xxx-service",
             };
-            format!(
-                "{switch} {}",
-                addrport(addr, port, Some(protocol), numeric, res)
-            )
+            out.extend_from_slice(switch.as_bytes());
+            out.push(b' ');
+            push_addrport(out, addr, port, Some(protocol), numeric, res);
         }
     }
 }
@@ -587,81 +827,92 @@ fn tun_csum_option(flags: u16) -> Option<&'static str> {
     }
 }
 
-/// One `-A` line of `-S`.
-fn save_service_line(svc: &Service, spec: &str) -> String {
-    let mut line = format!("-A {spec} -s {}", svc.scheduler);
+/// Appends one `-A` line of `-S`.
+fn save_service_line(out: &mut Vec<u8>, svc: &Service, spec: &[u8]) {
+    out.extend_from_slice(b"-A ");
+    out.extend_from_slice(spec);
+    out.extend_from_slice(b" -s ");
+    out.extend_from_slice(svc.scheduler.as_bytes());
     if svc.is_persistent() {
-        line.push_str(&format!(" -p {}", svc.timeout));
-        if let Some(mask) = netmask_text(svc) {
-            line.push_str(" -M ");
-            line.push_str(&mask);
-        }
+        out.extend_from_slice(b" -p ");
+        push_u64(out, u64::from(svc.timeout));
+        push_netmask(out, " -M ", svc);
     }
     if let Some(pe) = &svc.pe {
-        line.push_str(" --pe ");
-        line.push_str(pe);
+        out.extend_from_slice(b" --pe ");
+        out.extend_from_slice(pe.as_bytes());
     }
     if svc.flags & svc_flags::ONEPACKET != 0 {
-        line.push_str(" -o");
+        out.extend_from_slice(b" -o");
     }
     if svc.flags & svc_flags::SCHED_MASK != 0 {
-        line.push_str(" -b ");
-        line.push_str(&sched_flag_names(&svc.scheduler, svc.flags).join(","));
+        out.extend_from_slice(b" -b ");
+        push_sched_flag_names(out, &svc.scheduler, svc.flags);
     }
-    line.push('\n');
-    line
+    out.push(b'\n');
 }
 
-/// One `-a` line of `-S`.
+/// Appends one `-a` line of `-S`.
 fn save_dest_line(
+    out: &mut Vec<u8>,
     svc: &Service,
-    spec: &str,
+    spec: &[u8],
     dest: &Dest,
     numeric: bool,
     res: &dyn Resolver,
-) -> String {
-    let mut line = format!(
-        "-a {spec} -r {}",
-        addrport(dest.addr, dest.port, port_proto(&svc.key), numeric, res)
+) {
+    out.extend_from_slice(b"-a ");
+    out.extend_from_slice(spec);
+    out.extend_from_slice(b" -r ");
+    push_addrport(
+        out,
+        dest.addr,
+        dest.port,
+        port_proto(&svc.key),
+        numeric,
+        res,
     );
     match dest.fwd {
-        FwdMethod::Masq => line.push_str(" -m"),
-        FwdMethod::Tunnel => line.push_str(" -i"),
-        FwdMethod::Route | FwdMethod::Local => line.push_str(" -g"),
+        FwdMethod::Masq => out.extend_from_slice(b" -m"),
+        FwdMethod::Tunnel => out.extend_from_slice(b" -i"),
+        FwdMethod::Route | FwdMethod::Local => out.extend_from_slice(b" -g"),
         // No switch expresses it; restoring gives the default (-g).
         FwdMethod::Other(_) => {}
     }
-    line.push_str(&format!(" -w {}", dest.weight));
+    out.extend_from_slice(b" -w ");
+    out.extend_from_slice(Digits::signed(i64::from(dest.weight)).as_bytes());
     // Policy (§6 item 14): thresholds survive save/restore. They go
     // right after the weight; ipvsadm's parser accepts them anywhere.
     if dest.u_threshold != 0 {
-        line.push_str(&format!(" -x {}", dest.u_threshold));
+        out.extend_from_slice(b" -x ");
+        push_u64(out, u64::from(dest.u_threshold));
     }
     if dest.l_threshold != 0 {
-        line.push_str(&format!(" -y {}", dest.l_threshold));
+        out.extend_from_slice(b" -y ");
+        push_u64(out, u64::from(dest.l_threshold));
     }
     if dest.fwd == FwdMethod::Tunnel {
         match dest.tun_type {
-            TunType::Ipip => line.push_str(" --tun-type ipip"),
+            TunType::Ipip => out.extend_from_slice(b" --tun-type ipip"),
             TunType::Gue => {
-                line.push_str(&format!(" --tun-type gue --tun-port {}", dest.tun_port));
+                out.extend_from_slice(b" --tun-type gue --tun-port ");
+                push_u64(out, u64::from(dest.tun_port));
                 if let Some(opt) = tun_csum_option(dest.tun_flags) {
-                    line.push(' ');
-                    line.push_str(opt);
+                    out.push(b' ');
+                    out.extend_from_slice(opt.as_bytes());
                 }
             }
             TunType::Gre => {
-                line.push_str(" --tun-type gre");
+                out.extend_from_slice(b" --tun-type gre");
                 if let Some(opt) = tun_csum_option(dest.tun_flags) {
-                    line.push(' ');
-                    line.push_str(opt);
+                    out.push(b' ');
+                    out.extend_from_slice(opt.as_bytes());
                 }
             }
             TunType::Other(_) => {}
         }
     }
-    line.push('\n');
-    line
+    out.push(b'\n');
 }
 
 /// Prints `-S` (`numeric` for `-S -n`): the table as `ipvsadm -R` input,
@@ -672,21 +923,29 @@ pub fn save_table(
     numeric: bool,
     res: &dyn Resolver,
 ) -> io::Result<()> {
-    let mut w = BufWriter::new(out);
-    for i in service_order(entries, false) {
+    let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
+    let mut services = Vec::new();
+    order_by(entries, false, |e| service_key(&e.service), &mut services);
+    let mut dests = Vec::new();
+    let mut spec = Vec::new();
+    for i in services {
         let Some(entry) = entries.get(i) else {
             continue;
         };
         let svc = &entry.service;
-        let spec = save_spec(svc, numeric, res);
-        w.write_all(save_service_line(svc, &spec).as_bytes())?;
-        for j in dest_order(&entry.dests, false) {
+        spec.clear();
+        push_save_spec(&mut spec, svc, numeric, res);
+        save_service_line(&mut buf, svc, &spec);
+        order_by(&entry.dests, false, dest_key, &mut dests);
+        for &j in &dests {
             if let Some(dest) = entry.dests.get(j) {
-                w.write_all(save_dest_line(svc, &spec, dest, numeric, res).as_bytes())?;
+                save_dest_line(&mut buf, svc, &spec, dest, numeric, res);
             }
         }
+        flush_full(out, &mut buf)?;
     }
-    w.flush()
+    out.write_all(&buf)?;
+    out.flush()
 }
 
 /// Prints `-L --timeout`.
@@ -735,7 +994,7 @@ mod tests {
     use super::*;
     use crate::cli::resolve::{NumericResolver, StaticResolver};
     use crate::model::Dest;
-    use std::net::Ipv6Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(a, b, c, d))

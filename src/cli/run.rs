@@ -669,8 +669,49 @@ fn in_chunks(
 /// space, tab or CR, no quoting, and the word `ipvsadm` dropped wherever
 /// it stands.
 fn line_words(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
-    raw.split(|&b| b == b' ' || b == b'\t' || b == b'\r')
-        .filter(|w| !w.is_empty() && *w != b"ipvsadm")
+    let mut at = 0;
+    std::iter::from_fn(move || loop {
+        let (start, end) = next_word(raw, at)?;
+        at = end;
+        match raw.get(start..end) {
+            Some(b"ipvsadm") => continue,
+            w => return w,
+        }
+    })
+}
+
+/// Whether a byte separates the words of a restore line.
+fn is_word_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
+}
+
+/// The byte range of the first word of `raw` at or after `at`.
+fn next_word(raw: &[u8], mut at: usize) -> Option<(usize, usize)> {
+    while raw.get(at).copied().is_some_and(is_word_separator) {
+        at += 1;
+    }
+    if at >= raw.len() {
+        return None;
+    }
+    let start = at;
+    while raw.get(at).is_some_and(|&b| !is_word_separator(b)) {
+        at += 1;
+    }
+    Some((start, at))
+}
+
+/// [`line_words`] of a line known to be UTF-8 text.
+fn line_str_words(text: &str) -> impl Iterator<Item = &str> {
+    let mut at = 0;
+    std::iter::from_fn(move || loop {
+        let (start, end) = next_word(text.as_bytes(), at)?;
+        at = end;
+        // The separators are ASCII, so these are character boundaries.
+        match text.get(start..end) {
+            Some("ipvsadm") => continue,
+            w => return w,
+        }
+    })
 }
 
 /// The command lines of restore input, numbered from 1, skipping blank
@@ -680,9 +721,24 @@ pub(crate) fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
     input
         .split(|&b| b == b'\n')
         .enumerate()
-        .filter(|(_, raw)| line_words(raw).next().is_some_and(|w| !w.starts_with(b"#")))
+        .filter(|(_, raw)| is_command_line(raw))
         .map(|(i, raw)| (i + 1, raw))
         .collect()
+}
+
+/// [`restore_lines`] of UTF-8 text, split with the library's fast byte
+/// search.
+fn restore_text_lines(text: &str) -> Vec<(usize, &str)> {
+    text.split('\n')
+        .enumerate()
+        .filter(|(_, line)| is_command_line(line.as_bytes()))
+        .map(|(i, line)| (i + 1, line))
+        .collect()
+}
+
+/// Whether a restore line is a command: not blank, not a `#` comment.
+fn is_command_line(raw: &[u8]) -> bool {
+    line_words(raw).next().is_some_and(|w| !w.starts_with(b"#"))
 }
 
 /// One checked restore line, ready to apply.
@@ -695,13 +751,17 @@ pub(crate) enum Step {
 
 /// Parses one restore line as a separate command line. `words` is
 /// scratch space kept from line to line, so that the words' buffers are
-/// reused rather than allocated for every line.
+/// reused rather than allocated for every line; a line of UTF-8 text (the
+/// usual case) is read in place without it.
 pub(crate) fn check_line(
     prog: &str,
     raw: &[u8],
     words: &mut Vec<OsString>,
 ) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
+    if let Ok(text) = std::str::from_utf8(raw) {
+        return check_text_line(prog, text);
+    }
     let mut n = 0;
     for w in line_words(raw) {
         let w = std::ffi::OsStr::from_bytes(w);
@@ -715,6 +775,30 @@ pub(crate) fn check_line(
         n += 1;
     }
     let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
+    step_of(prog, inv)
+}
+
+/// [`check_line`] for a line of UTF-8 text, read in place.
+fn check_text_line(prog: &str, text: &str) -> Result<Step, Failure> {
+    let mut strs: [&str; 16] = [""; 16];
+    let mut n = 0;
+    let mut rest = line_str_words(text);
+    for (slot, w) in strs.iter_mut().zip(rest.by_ref()) {
+        *slot = w;
+        n += 1;
+    }
+    let inv = if rest.next().is_none() {
+        parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), &SystemResolver)?
+    } else {
+        // Longer than any sensible line: collect them all.
+        let all: Vec<&str> = line_str_words(text).collect();
+        parse::parse_words(prog, &all, &SystemResolver)?
+    };
+    step_of(prog, inv)
+}
+
+/// The step of a parsed restore line; a nested restore is refused.
+fn step_of(prog: &str, inv: Invocation) -> Result<Step, Failure> {
     if inv.command == Command::Restore {
         return Err(fail(
             255,
@@ -733,20 +817,30 @@ pub(crate) fn check_line(
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
 fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
-    let lines = restore_lines(input);
-    let mut good = Vec::with_capacity(lines.len());
+    // Text (the usual case) is validated once, not line by line.
+    let text = std::str::from_utf8(input).ok();
+    let text_lines = text.map(restore_text_lines).unwrap_or_default();
+    let byte_lines = match text {
+        Some(_) => Vec::new(),
+        None => restore_lines(input),
+    };
+    let mut good = Vec::with_capacity(text_lines.len() + byte_lines.len());
     let mut first_code = None;
     let mut bad = 0usize;
-    let mut words = Vec::new();
-    for (number, raw) in lines {
-        match check_line(prog, raw, &mut words) {
-            Ok(step) => good.push((number, step)),
-            Err(f) => {
-                bad += 1;
-                let code = report(err, Some(number), &f);
-                first_code.get_or_insert(code);
-            }
+    let mut record = |number: usize, checked: Result<Step, Failure>| match checked {
+        Ok(step) => good.push((number, step)),
+        Err(f) => {
+            bad += 1;
+            let code = report(err, Some(number), &f);
+            first_code.get_or_insert(code);
         }
+    };
+    for (number, line) in text_lines {
+        record(number, check_text_line(prog, line));
+    }
+    let mut words = Vec::new();
+    for (number, raw) in byte_lines {
+        record(number, check_line(prog, raw, &mut words));
     }
     match first_code {
         Some(code) => {
@@ -759,6 +853,14 @@ fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(u
         }
         None => Ok(good),
     }
+}
+
+/// Checks restore input as `-R` does, without applying anything: the
+/// number of lines that would be applied, or the exit status after the
+/// bad lines were reported to `err`. Exists so that the checking cost can
+/// be measured on its own (`examples/cpu_bench.rs`).
+pub fn check_restore_input(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<usize, i32> {
+    check_restore(prog, input, err).map(|steps| steps.len())
 }
 
 /// `-R`: checks the whole input, then applies it; kernel errors are
