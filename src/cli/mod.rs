@@ -5,6 +5,7 @@ pub mod addr;
 pub mod check;
 pub mod conn;
 pub mod errors;
+pub mod fetch;
 pub mod flags;
 pub mod help;
 pub mod options;
