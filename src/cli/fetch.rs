@@ -139,10 +139,11 @@ where
     G: Fn(&mut Client, T) -> Result<E, F>,
 {
     for i in 0..shared.slots.len() {
-        let ours = shared
-            .next
-            .compare_exchange(i, i + 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
+        let ours = rx.is_none()
+            || shared
+                .next
+                .compare_exchange(i, i + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
         // The worker claims in increasing order and the chunks before `i`
         // have all been taken, so the next chunk it hands over is `i`.
         let received = match (&rx, ours) {
@@ -243,10 +244,14 @@ fn serial<T, E, F>(
     }
 }
 
-/// TEMPORARY (measurement): the socket count, from
-/// `IPVSADM_RS_SOCKETS` if set.
+/// The environment variable that overrides [`SOCKETS`] (`1` for one
+/// socket, for comparing; anything unreadable is ignored).
+pub const SOCKETS_ENV: &str = "IPVSADM_RS_LIST_SOCKETS";
+
+/// The socket count for whole-table listings: [`SOCKETS`] unless
+/// [`SOCKETS_ENV`] says otherwise.
 pub fn sockets() -> usize {
-    std::env::var("IPVSADM_RS_SOCKETS")
+    std::env::var(SOCKETS_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(SOCKETS)
