@@ -842,6 +842,31 @@ mod tests {
     }
 
     #[test]
+    fn sibling_reuses_the_family_or_fails_cleanly() {
+        // The scripted kernel cannot open a second transport.
+        let (c, _) = fake(Box::new(|_| Vec::new()));
+        match c.sibling() {
+            Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::Unsupported),
+            other => panic!("{other:?}"),
+        }
+        // A client for a known family asks the controller nothing.
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let f = Fake {
+            responder: Box::new(|p| vec![ack(p)]),
+            queue: Arc::default(),
+            sent: sent.clone(),
+            ctrl_errno: 0,
+            batch_messages: 10,
+        };
+        let mut c = Client::with_family(Box::new(f), FAM);
+        assert_eq!(c.family_id(), FAM);
+        c.flush().unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0], expected(IpvsRequest::Flush, 1));
+    }
+
+    #[test]
     fn family_not_found_and_other_controller_errors() {
         for (errno, not_found) in [(libc::ENOENT, true), (libc::EPERM, false)] {
             let f = Fake {
