@@ -127,6 +127,13 @@ pub trait Transport {
     fn max_batch_messages(&self) -> usize {
         DEFAULT_BATCH_MESSAGES
     }
+
+    /// Opens another, independent transport to the same kernel, for a
+    /// second client working in parallel (see [`Client::sibling`]).
+    /// Transports that cannot say `Unsupported`, the default.
+    fn sibling(&self) -> io::Result<Box<dyn Transport + Send>> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// A `NETLINK_GENERIC` socket bound to an automatic port and connected to
@@ -217,6 +224,10 @@ impl Transport for NetlinkSocket {
         // Half the granted buffer (itself double the usable size).
         (self.rcvbuf / 2 / ACK_COST).clamp(16, 2048)
     }
+
+    fn sibling(&self) -> io::Result<Box<dyn Transport + Send>> {
+        Ok(Box::new(NetlinkSocket::open()?))
+    }
 }
 
 /// A write operation, owned, for [`Client::batch`] and [`Client::execute`].
@@ -303,18 +314,33 @@ impl Client {
     /// Uses `transport` instead of a socket (tests, emulators) and resolves
     /// the family through it.
     pub fn with_transport(transport: Box<dyn Transport + Send>) -> Result<Client> {
+        let mut c = Client::with_family(transport, 0);
+        c.family = c.resolve_family()?;
+        Ok(c)
+    }
+
+    /// A second client on its own transport (a new socket) that reuses
+    /// this one's family id instead of asking the controller again: for
+    /// dumps run in parallel with this client's (one dump at a time runs
+    /// on a netlink socket).
+    pub fn sibling(&self) -> Result<Client> {
+        let transport = self.transport.sibling()?;
+        Ok(Client::with_family(transport, self.family))
+    }
+
+    /// Uses `transport` for a family id already resolved (by another
+    /// client of the same kernel): no controller request is sent.
+    pub fn with_family(transport: Box<dyn Transport + Send>, family: u16) -> Client {
         let max_batch_messages = transport.max_batch_messages().max(1);
-        let mut c = Client {
+        Client {
             transport,
-            family: 0,
+            family,
             seq: 0,
             rbuf: Vec::with_capacity(RECV_BUF_SIZE),
             sbuf: Vec::new(),
             max_batch_bytes: MAX_BATCH_BYTES,
             max_batch_messages,
-        };
-        c.family = c.resolve_family()?;
-        Ok(c)
+        }
     }
 
     /// The family id the controller assigned to "IPVS".
@@ -813,6 +839,31 @@ mod tests {
         let mut want = Vec::new();
         encode_get_family(&mut want, 1, 0, "IPVS").unwrap();
         assert_eq!(sent[0], want);
+    }
+
+    #[test]
+    fn sibling_reuses_the_family_or_fails_cleanly() {
+        // The scripted kernel cannot open a second transport.
+        let (c, _) = fake(Box::new(|_| Vec::new()));
+        match c.sibling() {
+            Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::Unsupported),
+            other => panic!("{other:?}"),
+        }
+        // A client for a known family asks the controller nothing.
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let f = Fake {
+            responder: Box::new(|p| vec![ack(p)]),
+            queue: Arc::default(),
+            sent: sent.clone(),
+            ctrl_errno: 0,
+            batch_messages: 10,
+        };
+        let mut c = Client::with_family(Box::new(f), FAM);
+        assert_eq!(c.family_id(), FAM);
+        c.flush().unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0], expected(IpvsRequest::Flush, 1));
     }
 
     #[test]

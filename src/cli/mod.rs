@@ -7,6 +7,7 @@ pub mod check;
 pub mod commands;
 pub mod conn;
 pub mod errors;
+pub mod fetch;
 pub mod flags;
 pub mod help;
 pub mod options;

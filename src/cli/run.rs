@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use crate::cli::conn::{self, ConnError};
 use crate::cli::errors::{ipvs_strerror, Op};
+use crate::cli::fetch;
 use crate::cli::help;
 use crate::cli::options::ListOptions;
 use crate::cli::parse::{self, Command, Failure, Invocation};
@@ -637,32 +638,22 @@ fn save(session: &mut Session, numeric: bool, out: &mut dyn Write) -> Result<(),
 const PRINT_CHUNK: usize = 16;
 
 /// Fetches the destinations of `rows` in order and hands them to `print`
-/// [`PRINT_CHUNK`] services at a time. When a destination dump fails, the
-/// services before it are printed first (ipvsadm prints as it goes).
+/// [`PRINT_CHUNK`] services at a time, dumping over
+/// [`fetch::SOCKETS`] sockets in parallel. When a destination dump fails,
+/// the services before it are printed first (ipvsadm prints as it goes).
 fn in_chunks(
     client: &mut Client,
     rows: Vec<Listed>,
-    mut print: impl FnMut(&[ServiceEntry]) -> Result<(), Failure>,
+    print: impl FnMut(&[ServiceEntry]) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let mut chunk = Vec::with_capacity(PRINT_CHUNK);
-    for row in rows {
-        match with_dests(client, row.into_service()) {
-            Ok(entry) => chunk.push(entry),
-            Err(f) => {
-                print(&chunk)?;
-                return Err(f);
-            }
-        }
-        if chunk.len() >= PRINT_CHUNK {
-            print(&chunk)?;
-            chunk.clear();
-        }
-    }
-    if chunk.is_empty() {
-        Ok(())
-    } else {
-        print(&chunk)
-    }
+    fetch::in_order(
+        client,
+        rows,
+        PRINT_CHUNK,
+        fetch::sockets(),
+        |c, row| with_dests(c, row.into_service()),
+        print,
+    )
 }
 
 /// The words of one restore line as ipvsadm reads them: separated by
