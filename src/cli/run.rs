@@ -524,7 +524,12 @@ enum Step {
 /// Parses one restore line as a separate command line. `words` is
 /// scratch space kept from line to line, so that the words' buffers are
 /// reused rather than allocated for every line.
-fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step, Failure> {
+fn check_line(
+    prog: &str,
+    raw: &[u8],
+    words: &mut Vec<OsString>,
+    resolver: &dyn Resolver,
+) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
     let mut n = 0;
     for w in line_words(raw) {
@@ -538,7 +543,7 @@ fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step,
         }
         n += 1;
     }
-    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
+    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), resolver)?;
     if inv.command == Command::Restore {
         return Err(fail(
             255,
@@ -551,13 +556,23 @@ fn check_line(prog: &str, raw: &[u8], words: &mut Vec<OsString>) -> Result<Step,
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
 fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
+    check_restore_with(prog, input, &SystemResolver, err)
+}
+
+/// [`check_restore`] with the names looked up by `resolver`.
+fn check_restore_with(
+    prog: &str,
+    input: &[u8],
+    resolver: &dyn Resolver,
+    err: &mut dyn Write,
+) -> Result<Vec<(usize, Step)>, i32> {
     let lines = restore_lines(input);
     let mut good = Vec::with_capacity(lines.len());
     let mut first_code = None;
     let mut bad = 0usize;
     let mut words = Vec::new();
     for (number, raw) in lines {
-        match check_line(prog, raw, &mut words) {
+        match check_line(prog, raw, &mut words, resolver) {
             Ok(step) => good.push((number, step)),
             Err(f) => {
                 bad += 1;
@@ -577,6 +592,28 @@ fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(u
         }
         None => Ok(good),
     }
+}
+
+/// Checks restore input exactly as `-R` and `ipvsadm-restore` do before
+/// applying anything, with names looked up by `resolver`, and returns each
+/// good line's number and the table write it sends (`None` for a line
+/// that runs on its own: listing, save, help). A bad line is reported on
+/// `err` and the exit status returned. Exists so that the checker can be
+/// fuzzed and tested without a kernel or DNS.
+pub fn check_restore_input(
+    prog: &str,
+    input: &[u8],
+    resolver: &dyn Resolver,
+    err: &mut dyn Write,
+) -> Result<Vec<(usize, Option<Request>)>, i32> {
+    let steps = check_restore_with(prog, input, resolver, err)?;
+    Ok(steps
+        .into_iter()
+        .map(|(n, step)| match step {
+            Step::Write(req, _) => (n, Some(req)),
+            Step::Run(_) => (n, None),
+        })
+        .collect())
 }
 
 /// `-R`: checks the whole input, then applies it; kernel errors are
