@@ -17,8 +17,11 @@
 //! Every request carries `NLM_F_ACK`. A request that is not a dump is
 //! complete when its acknowledgement (or error) arrives; the reply messages
 //! before it are its answer. A dump is complete at `NLMSG_DONE`; if any part
-//! is flagged `NLM_F_DUMP_INTR` (the table changed meanwhile), the whole dump
-//! is done again, at most [`MAX_DUMP_ATTEMPTS`] times. Messages with a
+//! is flagged `NLM_F_DUMP_INTR` (the table changed meanwhile), or reports
+//! an entry twice (IPVS does not flag its dumps; a repeat is how a raced
+//! dump shows), the whole dump is done again, at most
+//! [`MAX_DUMP_ATTEMPTS`] times, and then fails rather than return a torn
+//! table. Messages with a
 //! sequence number other than the awaited ones are ignored.
 //!
 //! The socket sits behind the [`Transport`] trait, so the request/response
@@ -35,7 +38,7 @@ use crate::wire::netlink::{
 };
 use crate::wire::{DecodeError, EncodeError};
 
-/// How many times a dump is redone when the kernel flags it inconsistent.
+/// How many times a dump is tried while it comes back inconsistent.
 pub const MAX_DUMP_ATTEMPTS: u32 = 10;
 
 /// Receive buffer for one datagram.
@@ -398,15 +401,35 @@ impl Client {
     fn dump<T>(
         &mut self,
         req: IpvsRequest<'_>,
-        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>> {
+        self.dump_keyed(req, decode, |_| None::<()>)
+    }
+
+    /// Runs a dump, redoing the whole of it while it is inconsistent: a
+    /// part flagged `NLM_F_DUMP_INTR`, or an entry whose `key` was already
+    /// reported. IPVS dumps resume by position in the kernel's tables, and
+    /// the kernel does not flag a dump that a concurrent writer changed:
+    /// an entry reported twice is the visible sign (an entry can be missed
+    /// the same way, unseen). After [`MAX_DUMP_ATTEMPTS`] inconsistent
+    /// attempts it fails with [`Error::DumpInterrupted`] rather than
+    /// return a torn table.
+    fn dump_keyed<T, K: std::hash::Hash + Eq>(
+        &mut self,
+        req: IpvsRequest<'_>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        key: impl Fn(&T) -> Option<K>,
+    ) -> Result<Vec<T>> {
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_DUMP_ATTEMPTS {
             let seq = self.send_request(&req)?;
             let mut out = Vec::new();
             let mut bad: Option<DecodeError> = None;
             let mut interrupted = false;
-            // Read to the end even after a decoding error: an unfinished
-            // dump would make the kernel refuse the next one (EBUSY).
+            seen.clear();
+            // Read to the end even after a decoding error or a sign of
+            // inconsistency: an unfinished dump would make the kernel
+            // refuse the next one (EBUSY).
             'parts: loop {
                 self.transport.recv(&mut self.rbuf)?;
                 for m in messages(&self.rbuf) {
@@ -423,7 +446,14 @@ impl Client {
                                 continue;
                             }
                             match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
-                                Ok(v) => out.push(v),
+                                Ok(v) => {
+                                    if key(&v).is_some_and(|k| !seen.insert(k)) {
+                                        interrupted = true;
+                                        out.clear();
+                                    } else {
+                                        out.push(v);
+                                    }
+                                }
                                 Err(e) => {
                                     bad.get_or_insert(e);
                                 }
@@ -459,32 +489,28 @@ impl Client {
     ///
     /// IPVS dumps resume by position in the kernel's tables, which are
     /// shared by all namespaces, and the kernel does not flag a dump that
-    /// another writer changed meanwhile: an entry can then come twice. Each
-    /// service is kept once (its first report), so a listing is never
-    /// malformed.
+    /// another writer changed meanwhile: an entry can then come twice. Such
+    /// a dump is done again (see [`Client::dump_keyed`]), so a listing is
+    /// never torn; [`Error::DumpInterrupted`] if it never settles.
     pub fn services(&mut self) -> Result<Vec<Service>> {
-        let mut all = self.dump(IpvsRequest::GetServices, ipvs::decode_service)?;
-        let mut seen = std::collections::HashSet::with_capacity(all.len());
-        all.retain(|s| seen.insert(s.key));
-        Ok(all)
+        self.dump_keyed(IpvsRequest::GetServices, ipvs::decode_service, |s| {
+            Some(s.key)
+        })
     }
 
     /// Every service, in kernel order, each turned into `T` as soon as it
     /// is decoded: a caller that keeps less than a whole [`Service`] (a
     /// listing of thousands) never holds them all at once. If the dump is
     /// redone, `f` sees the services again and the first results are
-    /// dropped.
-    /// Like [`Client::services`], a service reported twice is kept once.
+    /// dropped. Like [`Client::services`], a dump that reports a service
+    /// twice is redone.
     pub fn services_with<T>(&mut self, mut f: impl FnMut(Service) -> T) -> Result<Vec<T>> {
-        let all = self.dump(IpvsRequest::GetServices, |a| {
-            ipvs::decode_service(a).map(|s| (s.key, f(s)))
-        })?;
-        let mut seen = std::collections::HashSet::with_capacity(all.len());
-        Ok(all
-            .into_iter()
-            .filter(|(key, _)| seen.insert(*key))
-            .map(|(_, t)| t)
-            .collect())
+        let all = self.dump_keyed(
+            IpvsRequest::GetServices,
+            |a| ipvs::decode_service(a).map(|s| (s.key, f(s))),
+            |(key, _)| Some(*key),
+        )?;
+        Ok(all.into_iter().map(|(_, t)| t).collect())
     }
 
     /// The kernel's current version of one service, found by its key
@@ -496,16 +522,15 @@ impl Client {
 
     /// The destinations of a service, in kernel order (`GET_DEST` dump;
     /// an unknown service gives an empty list).
-    /// Like [`Client::services`], a destination reported twice by a dump
-    /// that raced a writer is kept once.
+    /// Like [`Client::services`], a dump that reports a destination twice
+    /// (it raced a writer) is redone.
     pub fn dests(&mut self, svc: &Service) -> Result<Vec<Dest>> {
         let family = svc.key.family();
-        let mut all = self.dump(IpvsRequest::GetDests(&svc.key), |a| {
-            ipvs::decode_dest(a, family)
-        })?;
-        let mut seen = std::collections::HashSet::with_capacity(all.len());
-        all.retain(|d| seen.insert((d.addr, d.port)));
-        Ok(all)
+        self.dump_keyed(
+            IpvsRequest::GetDests(&svc.key),
+            |a| ipvs::decode_dest(a, family),
+            |d| Some((d.addr, d.port)),
+        )
     }
 
     /// Adds a service (`NEW_SERVICE`).
@@ -896,21 +921,90 @@ mod tests {
         assert_eq!(sent[2], expected(IpvsRequest::SetConfig(&t), 3));
     }
 
+    /// A raced dump: services 1, 2, then (after a writer shifted the
+    /// table) 2 again and 3.
+    fn raced_then(p: &Parsed, attempt: u32, settles_at: u32) -> Vec<Vec<u8>> {
+        let mut first = Vec::new();
+        for n in [1u8, 2] {
+            encode_service_reply(&mut first, &multi(p), &svc(n)).unwrap();
+        }
+        let mut second = Vec::new();
+        let rest: &[u8] = if attempt >= settles_at {
+            &[3, 4]
+        } else {
+            &[2, 3]
+        };
+        for &n in rest {
+            encode_service_reply(&mut second, &multi(p), &svc(n)).unwrap();
+        }
+        vec![first, second, done(p, 0)]
+    }
+
     #[test]
-    fn a_service_reported_twice_by_a_raced_dump_is_listed_once() {
-        let (mut c, _) = fake(Box::new(|p| {
-            let mut first = Vec::new();
-            for n in [1u8, 2] {
-                encode_service_reply(&mut first, &multi(p), &svc(n)).unwrap();
-            }
-            let mut second = Vec::new();
-            for n in [2u8, 3] {
-                encode_service_reply(&mut second, &multi(p), &svc(n)).unwrap();
-            }
-            vec![first, second, done(p, 0)]
+    fn a_service_reported_twice_by_a_raced_dump_is_dumped_again() {
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
+            raced_then(p, attempt, 3)
         }));
         let got = c.services().unwrap();
-        assert_eq!(got, (1..=3).map(svc).collect::<Vec<_>>());
+        assert_eq!(got, (1..=4).map(svc).collect::<Vec<_>>());
+        assert_eq!(sent.lock().unwrap().len(), 1 + 3);
+
+        let mut attempt = 0;
+        let (mut c, _) = fake(Box::new(move |p| {
+            attempt += 1;
+            raced_then(p, attempt, 2)
+        }));
+        let mut calls = 0;
+        let keys = c
+            .services_with(|s| {
+                calls += 1;
+                s.key
+            })
+            .unwrap();
+        assert_eq!(keys, (1..=4).map(|n| svc(n).key).collect::<Vec<_>>());
+        // The first attempt's services up to the repeat were seen, then
+        // dropped; the rest of that attempt was read but not decoded.
+        assert_eq!(calls, 3 + 4);
+    }
+
+    #[test]
+    fn a_dump_that_never_settles_is_an_error_not_a_torn_table() {
+        let (mut c, sent) = fake(Box::new(|p| raced_then(p, 0, 1000)));
+        let e = c.services().unwrap_err();
+        assert!(matches!(e, Error::DumpInterrupted { attempts } if attempts == MAX_DUMP_ATTEMPTS));
+        assert_eq!(sent.lock().unwrap().len(), 1 + MAX_DUMP_ATTEMPTS as usize);
+        let (mut c, _) = fake(Box::new(|p| raced_then(p, 0, 1000)));
+        assert!(matches!(
+            c.services_with(|s| s.key),
+            Err(Error::DumpInterrupted { .. })
+        ));
+    }
+
+    #[test]
+    fn a_destination_reported_twice_makes_the_dest_dump_redone() {
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
+            let mut d = Vec::new();
+            let mut ports = vec![80u16, 81];
+            if attempt == 1 {
+                ports.push(80);
+            }
+            for port in ports {
+                encode_dest_reply(
+                    &mut d,
+                    &multi(p),
+                    &Dest::new("10.1.1.1".parse().unwrap(), port),
+                )
+                .unwrap();
+            }
+            vec![d, done(p, 0)]
+        }));
+        let got = c.dests(&svc(1)).unwrap();
+        assert_eq!(got.iter().map(|d| d.port).collect::<Vec<_>>(), vec![80, 81]);
+        assert_eq!(sent.lock().unwrap().len(), 1 + 2);
     }
 
     #[test]
@@ -975,9 +1069,9 @@ mod tests {
     fn interrupted_dump_gives_up() {
         let (mut c, sent) = fake(Box::new(|p| vec![done(p, NLM_F_DUMP_INTR)]));
         let e = c.daemons().unwrap_err();
-        assert!(matches!(e, Error::DumpInterrupted { attempts: 10 }));
+        assert!(matches!(e, Error::DumpInterrupted { attempts } if attempts == MAX_DUMP_ATTEMPTS));
         assert_eq!(e.errno(), Some(libc::EINTR));
-        assert_eq!(sent.lock().unwrap().len(), 11);
+        assert_eq!(sent.lock().unwrap().len(), 1 + MAX_DUMP_ATTEMPTS as usize);
     }
 
     #[test]
