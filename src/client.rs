@@ -95,6 +95,11 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
     },
+    /// The acknowledgement of a batched request was dropped: the kernel's
+    /// answers overflowed the socket's receive buffer (ENOBUFS). The
+    /// request may or may not have been applied.
+    #[error("acknowledgement lost: the receive buffer overflowed (ENOBUFS)")]
+    AckLost,
 }
 
 impl Error {
@@ -107,6 +112,7 @@ impl Error {
             Error::Kernel { errno } => Some(*errno),
             Error::Io(e) => e.raw_os_error(),
             Error::DumpInterrupted { .. } => Some(libc::EINTR),
+            Error::AckLost => Some(libc::ENOBUFS),
             Error::FamilyNotFound | Error::Decode(_) | Error::Encode(_) => None,
         }
     }
@@ -124,6 +130,15 @@ pub trait Transport {
     /// Receives one datagram into `buf`, replacing its contents. Blocks
     /// until one arrives.
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+
+    /// Receives one datagram if one is already queued, without waiting;
+    /// `Ok(false)` if none is. Used to collect what survived a receive
+    /// buffer overflow. The default (for transports that cannot overflow)
+    /// says none is queued.
+    fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        let _ = buf;
+        Ok(false)
+    }
 
     /// How many acknowledged requests one datagram may carry before the
     /// acknowledgements could overflow the receive buffer.
@@ -150,16 +165,27 @@ impl fmt::Debug for NetlinkSocket {
 impl NetlinkSocket {
     /// Opens and sets up the socket.
     pub fn open() -> io::Result<NetlinkSocket> {
+        NetlinkSocket::open_with(SOCKET_RCVBUF, true)
+    }
+
+    /// Opens the socket with a receive buffer of about `bytes` (the
+    /// kernel's bounds apply, and it doubles the figure), without forcing
+    /// past `rmem_max`: for tests that make acknowledgements overflow it.
+    pub fn with_rcvbuf(bytes: usize) -> io::Result<NetlinkSocket> {
+        NetlinkSocket::open_with(bytes, false)
+    }
+
+    fn open_with(bytes: usize, force: bool) -> io::Result<NetlinkSocket> {
         use std::os::fd::AsRawFd;
 
         let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)?;
         socket.bind_auto()?;
         // Only unicasts from the kernel reach a socket connected to port 0.
         socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        let want = libc::c_int::try_from(SOCKET_RCVBUF).unwrap_or(libc::c_int::MAX);
+        let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN (which every
         // IPVS operation needs anyway); otherwise ask for the capped size.
-        let forced = crate::sys::force_rcvbuf(socket.as_raw_fd(), want);
+        let forced = force && crate::sys::force_rcvbuf(socket.as_raw_fd(), want);
         if !forced {
             // Best effort: a smaller buffer only means smaller batches.
             let _ = socket.set_rx_buf_sz(want);
@@ -211,6 +237,26 @@ impl Transport for NetlinkSocket {
                 }
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        buf.clear();
+        buf.reserve_exact(RECV_BUF_SIZE);
+        let cap = buf.capacity();
+        loop {
+            match self.socket.recv(buf, libc::MSG_TRUNC | libc::MSG_DONTWAIT) {
+                Ok(n) if n > cap => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("netlink datagram of {n} bytes truncated to {cap}"),
+                    ))
+                }
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
@@ -650,22 +696,29 @@ impl Client {
             self.transport.send(&self.sbuf)?;
             let mut outstanding = pending.len();
             while outstanding > 0 {
-                self.transport.recv(&mut self.rbuf)?;
-                for m in messages(&self.rbuf) {
-                    let m = m?;
-                    let offset = m.header.seq.wrapping_sub(first_seq) as usize;
-                    let Some(&idx) = pending.get(offset) else {
-                        continue;
-                    };
-                    let r = match m.body {
-                        Body::Ack => Ok(()),
-                        Body::Error { errno } => Err(Error::Kernel { errno }),
-                        _ => continue,
-                    };
-                    if let Some(slot @ None) = results.get_mut(idx) {
-                        *slot = Some(r);
-                        outstanding -= 1;
+                match self.transport.recv(&mut self.rbuf) {
+                    Ok(()) => {
+                        outstanding -= take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
                     }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        // The acknowledgements overflowed the receive
+                        // buffer and the kernel dropped some. It handled
+                        // the whole datagram during the send, so every
+                        // one that survived is queued now: collect them;
+                        // the requests left have lost theirs. Smaller
+                        // datagrams for the rest.
+                        while self.transport.try_recv(&mut self.rbuf)? {
+                            take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
+                        }
+                        for &idx in &pending {
+                            if let Some(slot @ None) = results.get_mut(idx) {
+                                *slot = Some(Err(Error::AckLost));
+                            }
+                        }
+                        self.max_batch_messages = (self.max_batch_messages / 2).max(1);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -674,6 +727,36 @@ impl Client {
             .map(|r| r.unwrap_or(Err(Error::Decode(DecodeError::MissingReply("batch")))))
             .collect())
     }
+}
+
+/// Records the acknowledgements and errors in `datagram` that answer a
+/// batch sent with sequence numbers from `first_seq` (`pending[k]` is the
+/// index of the request sent with `first_seq + k`); returns how many
+/// requests got their first answer.
+fn take_acks(
+    datagram: &[u8],
+    first_seq: u32,
+    pending: &[usize],
+    results: &mut [Option<Result<(), Error>>],
+) -> Result<usize> {
+    let mut answered = 0;
+    for m in messages(datagram) {
+        let m = m?;
+        let offset = m.header.seq.wrapping_sub(first_seq) as usize;
+        let Some(&idx) = pending.get(offset) else {
+            continue;
+        };
+        let r = match m.body {
+            Body::Ack => Ok(()),
+            Body::Error { errno } => Err(Error::Kernel { errno }),
+            _ => continue,
+        };
+        if let Some(slot @ None) = results.get_mut(idx) {
+            *slot = Some(r);
+            answered += 1;
+        }
+    }
+    Ok(answered)
 }
 
 #[cfg(test)]
@@ -747,6 +830,8 @@ mod tests {
         fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
             let next = self.queue.lock().unwrap().pop_front();
             match next {
+                // An empty datagram stands for a receive buffer overflow.
+                Some(d) if d.is_empty() => Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
                 Some(d) => {
                     *buf = d;
                     Ok(())
@@ -756,6 +841,13 @@ mod tests {
                     "fake: nothing queued",
                 )),
             }
+        }
+
+        fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+            if self.queue.lock().unwrap().is_empty() {
+                return Ok(false);
+            }
+            self.recv(buf).map(|()| true)
         }
 
         fn max_batch_messages(&self) -> usize {
@@ -1341,6 +1433,34 @@ mod tests {
         let sent2 = sent2.lock().unwrap();
         assert_eq!(sent2.len(), 1 + 3);
         assert_eq!(messages(&sent2[3]).count(), 2);
+    }
+
+    #[test]
+    fn batch_acks_lost_to_a_receive_buffer_overflow_are_reported() {
+        // The kernel queues the first three acks, drops the other two, and
+        // the socket reports ENOBUFS before the queued ones.
+        let mut n = 0;
+        let (mut c, _) = fake(Box::new(move |p| {
+            n += 1;
+            match n {
+                1 => vec![Vec::new(), ack(p)],
+                2 => vec![nack(p, libc::EEXIST)],
+                3 => vec![ack(p)],
+                _ => Vec::new(),
+            }
+        }));
+        let before = c.max_batch_messages;
+        let res = c.batch(&batch_reqs()).unwrap();
+        assert!(res[0].is_ok() && res[2].is_ok(), "{res:?}");
+        assert_eq!(res[1].as_ref().unwrap_err().errno(), Some(libc::EEXIST));
+        for r in &res[3..] {
+            assert!(matches!(r, Err(Error::AckLost)), "{r:?}");
+            assert_eq!(r.as_ref().unwrap_err().errno(), Some(libc::ENOBUFS));
+        }
+        assert_eq!(c.max_batch_messages, before / 2);
+        // The client goes on: nothing stale is left to confuse it.
+        let (mut c2, _) = fake(Box::new(|p| vec![ack(p)]));
+        c2.flush().unwrap();
     }
 
     #[test]

@@ -249,7 +249,31 @@ fn fail(code: i32, message: impl Into<String>) -> Failure {
 /// A failed kernel request of a command that changes the table: ipvsadm
 /// prints the message and exits 255.
 fn kernel(result: Result<(), Error>, op: Op) -> Result<(), Failure> {
-    result.map_err(|e| fail(255, ipvs_strerror(op, errno_of(&e))))
+    result.map_err(|e| match e {
+        // Not ipvsadm's (it sends one request at a time): the outcome is
+        // unknown, and the message says so.
+        Error::AckLost => fail(
+            255,
+            format!(
+                "{}: acknowledgement lost, the line may or may not have been applied",
+                ipvs_strerror(op, libc::ENOBUFS)
+            ),
+        ),
+        e => fail(255, ipvs_strerror(op, errno_of(&e))),
+    })
+}
+
+/// A failed dump while listing or saving: ipvsadm's message for the
+/// errno, and for a dump that never came back consistent (see
+/// [`Client::services`]) a word on why.
+fn dump_failure(op: Op, e: &Error) -> String {
+    let text = ipvs_strerror(op, errno_of(e));
+    match e {
+        Error::DumpInterrupted { attempts } => format!(
+            "{text}: the IPVS table changed during each of {attempts} listings; nothing more printed"
+        ),
+        _ => text,
+    }
 }
 
 /// The errno a failure stands for. Failures before the kernel answered
@@ -304,7 +328,7 @@ fn resolver(numeric: bool) -> &'static dyn Resolver {
 fn with_dests(client: &mut Client, service: Service) -> Result<ServiceEntry, Failure> {
     let dests = client
         .dests(&service)
-        .map_err(|e| fail(1, ipvs_strerror(Op::GetDests, errno_of(&e))))?;
+        .map_err(|e| fail(1, dump_failure(Op::GetDests, &e)))?;
     Ok(ServiceEntry { service, dests })
 }
 
@@ -392,7 +416,7 @@ fn listed_services(
         // Policy (§6 item 18): ipvsadm's netlink dump forgets to name the
         // operation, so ESRCH would read "No such process"; it reads as
         // the other service lookups do.
-        .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?;
+        .map_err(|e| fail(1, dump_failure(Op::GetService, &e)))?;
     if !nosort {
         // Stable, like the printers' sort.
         rows.sort_by_key(|r| listing_order(&r.key));
@@ -1489,6 +1513,24 @@ mod tests {
                 "{args:?}"
             );
         }
+    }
+
+    #[test]
+    fn lost_acknowledgements_and_unsettled_dumps_are_said_plainly() {
+        let f = kernel(Err(Error::AckLost), Op::AddDest).unwrap_err();
+        assert_eq!(f.code, 255);
+        assert_eq!(
+            f.stderr,
+            "No buffer space available: acknowledgement lost, the line may or may not have been applied\n"
+        );
+        assert_eq!(
+            dump_failure(Op::GetService, &Error::DumpInterrupted { attempts: 10 }),
+            "Interrupted system call: the IPVS table changed during each of 10 listings; nothing more printed"
+        );
+        assert_eq!(
+            dump_failure(Op::GetDests, &Error::Kernel { errno: libc::ESRCH }),
+            "No such service"
+        );
     }
 
     #[test]
