@@ -456,28 +456,35 @@ impl Client {
     /// part flagged `NLM_F_DUMP_INTR`, or an entry whose `key` was already
     /// reported. IPVS dumps resume by position in the kernel's tables, and
     /// the kernel does not flag a dump that a concurrent writer changed:
-    /// an entry reported twice is the visible sign (an entry can be missed
-    /// the same way, unseen). After [`MAX_DUMP_ATTEMPTS`] inconsistent
-    /// attempts it fails with [`Error::DumpInterrupted`] rather than
+    /// an entry reported twice is the visible sign, and an entry can be
+    /// missed the same way, unseen. So a keyed dump that came in more than
+    /// one datagram (each datagram is filled atomically, under the
+    /// kernel's lock) is only accepted once two attempts in a row give the
+    /// same keys in the same order. After [`MAX_DUMP_ATTEMPTS`] attempts
+    /// without that it fails with [`Error::DumpInterrupted`] rather than
     /// return a torn table.
-    fn dump_keyed<T, K: std::hash::Hash + Eq>(
+    fn dump_keyed<T, K: std::hash::Hash + Eq + Clone>(
         &mut self,
         req: IpvsRequest<'_>,
         mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
         key: impl Fn(&T) -> Option<K>,
     ) -> Result<Vec<T>> {
         let mut seen = std::collections::HashSet::new();
+        let mut previous: Option<Vec<K>> = None;
         for _ in 0..MAX_DUMP_ATTEMPTS {
             let seq = self.send_request(&req)?;
             let mut out = Vec::new();
+            let mut keys = Vec::new();
             let mut bad: Option<DecodeError> = None;
             let mut interrupted = false;
+            let mut data_datagrams = 0usize;
             seen.clear();
             // Read to the end even after a decoding error or a sign of
             // inconsistency: an unfinished dump would make the kernel
             // refuse the next one (EBUSY).
             'parts: loop {
                 self.transport.recv(&mut self.rbuf)?;
+                let mut has_data = false;
                 for m in messages(&self.rbuf) {
                     let m = m?;
                     if m.header.seq != seq {
@@ -488,37 +495,51 @@ impl Client {
                     }
                     match m.body {
                         Body::Data(p) => {
+                            has_data = true;
                             if interrupted {
                                 continue;
                             }
                             match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
-                                Ok(v) => {
-                                    if key(&v).is_some_and(|k| !seen.insert(k)) {
+                                Ok(v) => match key(&v) {
+                                    Some(k) if seen.contains(&k) => {
                                         interrupted = true;
                                         out.clear();
-                                    } else {
+                                    }
+                                    Some(k) => {
+                                        seen.insert(k.clone());
+                                        keys.push(k);
                                         out.push(v);
                                     }
-                                }
+                                    None => out.push(v),
+                                },
                                 Err(e) => {
                                     bad.get_or_insert(e);
                                 }
                             }
                         }
                         Body::Done { errno } if errno != 0 => return Err(Error::Kernel { errno }),
-                        Body::Done { .. } | Body::Ack => break 'parts,
+                        Body::Done { .. } | Body::Ack => {
+                            data_datagrams += usize::from(has_data);
+                            break 'parts;
+                        }
                         Body::Error { errno } => return Err(Error::Kernel { errno }),
                         Body::Control(_) => {}
                     }
                 }
+                data_datagrams += usize::from(has_data);
             }
             if interrupted {
+                previous = None;
                 continue;
             }
-            return match bad {
-                Some(e) => Err(e.into()),
-                None => Ok(out),
-            };
+            if let Some(e) = bad {
+                return Err(e.into());
+            }
+            // One datagram was filled at once; several must agree twice.
+            if data_datagrams <= 1 || keys.is_empty() || previous.as_ref() == Some(&keys) {
+                return Ok(out);
+            }
+            previous = Some(keys);
         }
         Err(Error::DumpInterrupted {
             attempts: MAX_DUMP_ATTEMPTS,
@@ -1041,7 +1062,8 @@ mod tests {
         }));
         let got = c.services().unwrap();
         assert_eq!(got, (1..=4).map(svc).collect::<Vec<_>>());
-        assert_eq!(sent.lock().unwrap().len(), 1 + 3);
+        // Two raced attempts, then two that agree.
+        assert_eq!(sent.lock().unwrap().len(), 1 + 4);
 
         let mut attempt = 0;
         let (mut c, _) = fake(Box::new(move |p| {
@@ -1057,8 +1079,46 @@ mod tests {
             .unwrap();
         assert_eq!(keys, (1..=4).map(|n| svc(n).key).collect::<Vec<_>>());
         // The first attempt's services up to the repeat were seen, then
-        // dropped; the rest of that attempt was read but not decoded.
-        assert_eq!(calls, 3 + 4);
+        // dropped; the rest of that attempt was read but not decoded. Then
+        // two attempts that agree.
+        assert_eq!(calls, 3 + 4 + 4);
+    }
+
+    #[test]
+    fn a_service_missed_by_a_raced_dump_is_caught_by_the_second_reading() {
+        // The first attempt skips service 3 (a writer deleted an entry
+        // before the dump's position between its two datagrams): no
+        // repeat shows it, but the next attempt differs.
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
+            let mut first = Vec::new();
+            for n in [1u8, 2] {
+                encode_service_reply(&mut first, &multi(p), &svc(n)).unwrap();
+            }
+            let mut second = Vec::new();
+            let rest: &[u8] = if attempt == 1 { &[4] } else { &[3, 4] };
+            for &n in rest {
+                encode_service_reply(&mut second, &multi(p), &svc(n)).unwrap();
+            }
+            vec![first, second, done(p, 0)]
+        }));
+        assert_eq!(c.services().unwrap(), (1..=4).map(svc).collect::<Vec<_>>());
+        assert_eq!(sent.lock().unwrap().len(), 1 + 3);
+    }
+
+    #[test]
+    fn a_dump_in_one_datagram_is_read_once() {
+        let (mut c, sent) = fake(Box::new(|p| {
+            let mut d = Vec::new();
+            for n in [1u8, 2, 3] {
+                encode_service_reply(&mut d, &multi(p), &svc(n)).unwrap();
+            }
+            encode_done(&mut d, p.header.seq, 0, 0, 0);
+            vec![d]
+        }));
+        assert_eq!(c.services().unwrap().len(), 3);
+        assert_eq!(sent.lock().unwrap().len(), 1 + 1);
     }
 
     #[test]
