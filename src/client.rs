@@ -729,14 +729,17 @@ impl Client {
                         // the requests left have lost theirs. Smaller
                         // datagrams for the rest.
                         while self.transport.try_recv(&mut self.rbuf)? {
-                            take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
+                            outstanding -=
+                                take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
                         }
                         for &idx in &pending {
                             if let Some(slot @ None) = results.get_mut(idx) {
                                 *slot = Some(Err(Error::AckLost));
                             }
                         }
-                        self.max_batch_messages = (self.max_batch_messages / 2).max(1);
+                        // At most as many as fitted this time.
+                        let fitted = pending.len().saturating_sub(outstanding);
+                        self.max_batch_messages = (self.max_batch_messages / 2).min(fitted).max(1);
                         break;
                     }
                     Err(e) => return Err(e.into()),
@@ -1517,7 +1520,10 @@ mod tests {
             assert!(matches!(r, Err(Error::AckLost)), "{r:?}");
             assert_eq!(r.as_ref().unwrap_err().errno(), Some(libc::ENOBUFS));
         }
-        assert_eq!(c.max_batch_messages, before / 2);
+        // Three acknowledgements fitted: later datagrams carry at most
+        // three requests.
+        assert!(before > 6);
+        assert_eq!(c.max_batch_messages, 3);
         // The client goes on: nothing stale is left to confuse it.
         let (mut c2, _) = fake(Box::new(|p| vec![ack(p)]));
         c2.flush().unwrap();
