@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use ipvsadm_rs::cli::options::ListOptions;
 use ipvsadm_rs::cli::print;
-use ipvsadm_rs::cli::resolve::NumericResolver;
+use ipvsadm_rs::cli::resolve::{NumericResolver, SystemResolver};
 use ipvsadm_rs::cli::run::check_restore_input;
 use ipvsadm_rs::client::{Client, Transport};
 use ipvsadm_rs::model::{svc_flags, Dest, FwdMethod, Protocol, Service, ServiceEntry, ServiceKey};
@@ -267,7 +267,9 @@ fn main() {
         let input = rules(services);
         let mut err = Vec::new();
         let t = measure(reps, || {
-            let n = check_restore_input("ipvsadm", input.as_bytes(), &mut err);
+            // The resolver restore uses; numeric input never consults it.
+            let n = check_restore_input("ipvsadm", input.as_bytes(), &SystemResolver, &mut err)
+                .map(|steps| steps.len());
             assert_eq!(n, Ok(lines), "{}", String::from_utf8_lossy(&err));
         });
         report("restore-check", lines, t);

@@ -17,8 +17,11 @@
 //! Every request carries `NLM_F_ACK`. A request that is not a dump is
 //! complete when its acknowledgement (or error) arrives; the reply messages
 //! before it are its answer. A dump is complete at `NLMSG_DONE`; if any part
-//! is flagged `NLM_F_DUMP_INTR` (the table changed meanwhile), the whole dump
-//! is done again, at most [`MAX_DUMP_ATTEMPTS`] times. Messages with a
+//! is flagged `NLM_F_DUMP_INTR` (the table changed meanwhile), or reports
+//! an entry twice (IPVS does not flag its dumps; a repeat is how a raced
+//! dump shows), the whole dump is done again, at most
+//! [`MAX_DUMP_ATTEMPTS`] times, and then fails rather than return a torn
+//! table. Messages with a
 //! sequence number other than the awaited ones are ignored.
 //!
 //! The socket sits behind the [`Transport`] trait, so the request/response
@@ -35,7 +38,7 @@ use crate::wire::netlink::{
 };
 use crate::wire::{DecodeError, EncodeError};
 
-/// How many times a dump is redone when the kernel flags it inconsistent.
+/// How many times a dump is tried while it comes back inconsistent.
 pub const MAX_DUMP_ATTEMPTS: u32 = 10;
 
 /// Receive buffer for one datagram.
@@ -92,6 +95,11 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
     },
+    /// The acknowledgement of a batched request was dropped: the kernel's
+    /// answers overflowed the socket's receive buffer (ENOBUFS). The
+    /// request may or may not have been applied.
+    #[error("acknowledgement lost: the receive buffer overflowed (ENOBUFS)")]
+    AckLost,
 }
 
 impl Error {
@@ -104,6 +112,7 @@ impl Error {
             Error::Kernel { errno } => Some(*errno),
             Error::Io(e) => e.raw_os_error(),
             Error::DumpInterrupted { .. } => Some(libc::EINTR),
+            Error::AckLost => Some(libc::ENOBUFS),
             Error::FamilyNotFound | Error::Decode(_) | Error::Encode(_) => None,
         }
     }
@@ -121,6 +130,15 @@ pub trait Transport {
     /// Receives one datagram into `buf`, replacing its contents. Blocks
     /// until one arrives.
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+
+    /// Receives one datagram if one is already queued, without waiting;
+    /// `Ok(false)` if none is. Used to collect what survived a receive
+    /// buffer overflow. The default (for transports that cannot overflow)
+    /// says none is queued.
+    fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        let _ = buf;
+        Ok(false)
+    }
 
     /// How many acknowledged requests one datagram may carry before the
     /// acknowledgements could overflow the receive buffer.
@@ -154,16 +172,27 @@ impl fmt::Debug for NetlinkSocket {
 impl NetlinkSocket {
     /// Opens and sets up the socket.
     pub fn open() -> io::Result<NetlinkSocket> {
+        NetlinkSocket::open_with(SOCKET_RCVBUF, true)
+    }
+
+    /// Opens the socket with a receive buffer of about `bytes` (the
+    /// kernel's bounds apply, and it doubles the figure), without forcing
+    /// past `rmem_max`: for tests that make acknowledgements overflow it.
+    pub fn with_rcvbuf(bytes: usize) -> io::Result<NetlinkSocket> {
+        NetlinkSocket::open_with(bytes, false)
+    }
+
+    fn open_with(bytes: usize, force: bool) -> io::Result<NetlinkSocket> {
         use std::os::fd::AsRawFd;
 
         let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)?;
         socket.bind_auto()?;
         // Only unicasts from the kernel reach a socket connected to port 0.
         socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        let want = libc::c_int::try_from(SOCKET_RCVBUF).unwrap_or(libc::c_int::MAX);
+        let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN (which every
         // IPVS operation needs anyway); otherwise ask for the capped size.
-        let forced = crate::sys::force_rcvbuf(socket.as_raw_fd(), want);
+        let forced = force && crate::sys::force_rcvbuf(socket.as_raw_fd(), want);
         if !forced {
             // Best effort: a smaller buffer only means smaller batches.
             let _ = socket.set_rx_buf_sz(want);
@@ -215,6 +244,26 @@ impl Transport for NetlinkSocket {
                 }
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        buf.clear();
+        buf.reserve_exact(RECV_BUF_SIZE);
+        let cap = buf.capacity();
+        loop {
+            match self.socket.recv(buf, libc::MSG_TRUNC | libc::MSG_DONTWAIT) {
+                Ok(n) if n > cap => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("netlink datagram of {n} bytes truncated to {cap}"),
+                    ))
+                }
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
@@ -424,17 +473,44 @@ impl Client {
     fn dump<T>(
         &mut self,
         req: IpvsRequest<'_>,
-        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>> {
+        self.dump_keyed(req, decode, |_| None::<()>)
+    }
+
+    /// Runs a dump, redoing the whole of it while it is inconsistent: a
+    /// part flagged `NLM_F_DUMP_INTR`, or an entry whose `key` was already
+    /// reported. IPVS dumps resume by position in the kernel's tables, and
+    /// the kernel does not flag a dump that a concurrent writer changed:
+    /// an entry reported twice is the visible sign, and an entry can be
+    /// missed the same way, unseen. So a keyed dump that came in more than
+    /// one datagram (each datagram is filled atomically, under the
+    /// kernel's lock) is only accepted once two attempts in a row give the
+    /// same keys in the same order. After [`MAX_DUMP_ATTEMPTS`] attempts
+    /// without that it fails with [`Error::DumpInterrupted`] rather than
+    /// return a torn table.
+    fn dump_keyed<T, K: std::hash::Hash + Eq + Clone>(
+        &mut self,
+        req: IpvsRequest<'_>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        key: impl Fn(&T) -> Option<K>,
+    ) -> Result<Vec<T>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut previous: Option<Vec<K>> = None;
         for _ in 0..MAX_DUMP_ATTEMPTS {
             let seq = self.send_request(&req)?;
             let mut out = Vec::new();
+            let mut keys = Vec::new();
             let mut bad: Option<DecodeError> = None;
             let mut interrupted = false;
-            // Read to the end even after a decoding error: an unfinished
-            // dump would make the kernel refuse the next one (EBUSY).
+            let mut data_datagrams = 0usize;
+            seen.clear();
+            // Read to the end even after a decoding error or a sign of
+            // inconsistency: an unfinished dump would make the kernel
+            // refuse the next one (EBUSY).
             'parts: loop {
                 self.transport.recv(&mut self.rbuf)?;
+                let mut has_data = false;
                 for m in messages(&self.rbuf) {
                     let m = m?;
                     if m.header.seq != seq {
@@ -445,30 +521,51 @@ impl Client {
                     }
                     match m.body {
                         Body::Data(p) => {
+                            has_data = true;
                             if interrupted {
                                 continue;
                             }
                             match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
-                                Ok(v) => out.push(v),
+                                Ok(v) => match key(&v) {
+                                    Some(k) if seen.contains(&k) => {
+                                        interrupted = true;
+                                        out.clear();
+                                    }
+                                    Some(k) => {
+                                        seen.insert(k.clone());
+                                        keys.push(k);
+                                        out.push(v);
+                                    }
+                                    None => out.push(v),
+                                },
                                 Err(e) => {
                                     bad.get_or_insert(e);
                                 }
                             }
                         }
                         Body::Done { errno } if errno != 0 => return Err(Error::Kernel { errno }),
-                        Body::Done { .. } | Body::Ack => break 'parts,
+                        Body::Done { .. } | Body::Ack => {
+                            data_datagrams += usize::from(has_data);
+                            break 'parts;
+                        }
                         Body::Error { errno } => return Err(Error::Kernel { errno }),
                         Body::Control(_) => {}
                     }
                 }
+                data_datagrams += usize::from(has_data);
             }
             if interrupted {
+                previous = None;
                 continue;
             }
-            return match bad {
-                Some(e) => Err(e.into()),
-                None => Ok(out),
-            };
+            if let Some(e) = bad {
+                return Err(e.into());
+            }
+            // One datagram was filled at once; several must agree twice.
+            if data_datagrams <= 1 || keys.is_empty() || previous.as_ref() == Some(&keys) {
+                return Ok(out);
+            }
+            previous = Some(keys);
         }
         Err(Error::DumpInterrupted {
             attempts: MAX_DUMP_ATTEMPTS,
@@ -485,32 +582,28 @@ impl Client {
     ///
     /// IPVS dumps resume by position in the kernel's tables, which are
     /// shared by all namespaces, and the kernel does not flag a dump that
-    /// another writer changed meanwhile: an entry can then come twice. Each
-    /// service is kept once (its first report), so a listing is never
-    /// malformed.
+    /// another writer changed meanwhile: an entry can then come twice. Such
+    /// a dump is done again (see [`Client::dump_keyed`]), so a listing is
+    /// never torn; [`Error::DumpInterrupted`] if it never settles.
     pub fn services(&mut self) -> Result<Vec<Service>> {
-        let mut all = self.dump(IpvsRequest::GetServices, ipvs::decode_service)?;
-        let mut seen = std::collections::HashSet::with_capacity(all.len());
-        all.retain(|s| seen.insert(s.key));
-        Ok(all)
+        self.dump_keyed(IpvsRequest::GetServices, ipvs::decode_service, |s| {
+            Some(s.key)
+        })
     }
 
     /// Every service, in kernel order, each turned into `T` as soon as it
     /// is decoded: a caller that keeps less than a whole [`Service`] (a
     /// listing of thousands) never holds them all at once. If the dump is
     /// redone, `f` sees the services again and the first results are
-    /// dropped.
-    /// Like [`Client::services`], a service reported twice is kept once.
+    /// dropped. Like [`Client::services`], a dump that reports a service
+    /// twice is redone.
     pub fn services_with<T>(&mut self, mut f: impl FnMut(Service) -> T) -> Result<Vec<T>> {
-        let all = self.dump(IpvsRequest::GetServices, |a| {
-            ipvs::decode_service(a).map(|s| (s.key, f(s)))
-        })?;
-        let mut seen = std::collections::HashSet::with_capacity(all.len());
-        Ok(all
-            .into_iter()
-            .filter(|(key, _)| seen.insert(*key))
-            .map(|(_, t)| t)
-            .collect())
+        let all = self.dump_keyed(
+            IpvsRequest::GetServices,
+            |a| ipvs::decode_service(a).map(|s| (s.key, f(s))),
+            |(key, _)| Some(*key),
+        )?;
+        Ok(all.into_iter().map(|(_, t)| t).collect())
     }
 
     /// The kernel's current version of one service, found by its key
@@ -522,16 +615,15 @@ impl Client {
 
     /// The destinations of a service, in kernel order (`GET_DEST` dump;
     /// an unknown service gives an empty list).
-    /// Like [`Client::services`], a destination reported twice by a dump
-    /// that raced a writer is kept once.
+    /// Like [`Client::services`], a dump that reports a destination twice
+    /// (it raced a writer) is redone.
     pub fn dests(&mut self, svc: &Service) -> Result<Vec<Dest>> {
         let family = svc.key.family();
-        let mut all = self.dump(IpvsRequest::GetDests(&svc.key), |a| {
-            ipvs::decode_dest(a, family)
-        })?;
-        let mut seen = std::collections::HashSet::with_capacity(all.len());
-        all.retain(|d| seen.insert((d.addr, d.port)));
-        Ok(all)
+        self.dump_keyed(
+            IpvsRequest::GetDests(&svc.key),
+            |a| ipvs::decode_dest(a, family),
+            |d| Some((d.addr, d.port)),
+        )
     }
 
     /// Adds a service (`NEW_SERVICE`).
@@ -651,22 +743,32 @@ impl Client {
             self.transport.send(&self.sbuf)?;
             let mut outstanding = pending.len();
             while outstanding > 0 {
-                self.transport.recv(&mut self.rbuf)?;
-                for m in messages(&self.rbuf) {
-                    let m = m?;
-                    let offset = m.header.seq.wrapping_sub(first_seq) as usize;
-                    let Some(&idx) = pending.get(offset) else {
-                        continue;
-                    };
-                    let r = match m.body {
-                        Body::Ack => Ok(()),
-                        Body::Error { errno } => Err(Error::Kernel { errno }),
-                        _ => continue,
-                    };
-                    if let Some(slot @ None) = results.get_mut(idx) {
-                        *slot = Some(r);
-                        outstanding -= 1;
+                match self.transport.recv(&mut self.rbuf) {
+                    Ok(()) => {
+                        outstanding -= take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
                     }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        // The acknowledgements overflowed the receive
+                        // buffer and the kernel dropped some. It handled
+                        // the whole datagram during the send, so every
+                        // one that survived is queued now: collect them;
+                        // the requests left have lost theirs. Smaller
+                        // datagrams for the rest.
+                        while self.transport.try_recv(&mut self.rbuf)? {
+                            outstanding -=
+                                take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
+                        }
+                        for &idx in &pending {
+                            if let Some(slot @ None) = results.get_mut(idx) {
+                                *slot = Some(Err(Error::AckLost));
+                            }
+                        }
+                        // At most as many as fitted this time.
+                        let fitted = pending.len().saturating_sub(outstanding);
+                        self.max_batch_messages = (self.max_batch_messages / 2).min(fitted).max(1);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -675,6 +777,36 @@ impl Client {
             .map(|r| r.unwrap_or(Err(Error::Decode(DecodeError::MissingReply("batch")))))
             .collect())
     }
+}
+
+/// Records the acknowledgements and errors in `datagram` that answer a
+/// batch sent with sequence numbers from `first_seq` (`pending[k]` is the
+/// index of the request sent with `first_seq + k`); returns how many
+/// requests got their first answer.
+fn take_acks(
+    datagram: &[u8],
+    first_seq: u32,
+    pending: &[usize],
+    results: &mut [Option<Result<(), Error>>],
+) -> Result<usize> {
+    let mut answered = 0;
+    for m in messages(datagram) {
+        let m = m?;
+        let offset = m.header.seq.wrapping_sub(first_seq) as usize;
+        let Some(&idx) = pending.get(offset) else {
+            continue;
+        };
+        let r = match m.body {
+            Body::Ack => Ok(()),
+            Body::Error { errno } => Err(Error::Kernel { errno }),
+            _ => continue,
+        };
+        if let Some(slot @ None) = results.get_mut(idx) {
+            *slot = Some(r);
+            answered += 1;
+        }
+    }
+    Ok(answered)
 }
 
 #[cfg(test)]
@@ -748,6 +880,8 @@ mod tests {
         fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
             let next = self.queue.lock().unwrap().pop_front();
             match next {
+                // An empty datagram stands for a receive buffer overflow.
+                Some(d) if d.is_empty() => Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
                 Some(d) => {
                     *buf = d;
                     Ok(())
@@ -757,6 +891,13 @@ mod tests {
                     "fake: nothing queued",
                 )),
             }
+        }
+
+        fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+            if self.queue.lock().unwrap().is_empty() {
+                return Ok(false);
+            }
+            self.recv(buf).map(|()| true)
         }
 
         fn max_batch_messages(&self) -> usize {
@@ -947,21 +1088,129 @@ mod tests {
         assert_eq!(sent[2], expected(IpvsRequest::SetConfig(&t), 3));
     }
 
+    /// A raced dump: services 1, 2, then (after a writer shifted the
+    /// table) 2 again and 3.
+    fn raced_then(p: &Parsed, attempt: u32, settles_at: u32) -> Vec<Vec<u8>> {
+        let mut first = Vec::new();
+        for n in [1u8, 2] {
+            encode_service_reply(&mut first, &multi(p), &svc(n)).unwrap();
+        }
+        let mut second = Vec::new();
+        let rest: &[u8] = if attempt >= settles_at {
+            &[3, 4]
+        } else {
+            &[2, 3]
+        };
+        for &n in rest {
+            encode_service_reply(&mut second, &multi(p), &svc(n)).unwrap();
+        }
+        vec![first, second, done(p, 0)]
+    }
+
     #[test]
-    fn a_service_reported_twice_by_a_raced_dump_is_listed_once() {
-        let (mut c, _) = fake(Box::new(|p| {
+    fn a_service_reported_twice_by_a_raced_dump_is_dumped_again() {
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
+            raced_then(p, attempt, 3)
+        }));
+        let got = c.services().unwrap();
+        assert_eq!(got, (1..=4).map(svc).collect::<Vec<_>>());
+        // Two raced attempts, then two that agree.
+        assert_eq!(sent.lock().unwrap().len(), 1 + 4);
+
+        let mut attempt = 0;
+        let (mut c, _) = fake(Box::new(move |p| {
+            attempt += 1;
+            raced_then(p, attempt, 2)
+        }));
+        let mut calls = 0;
+        let keys = c
+            .services_with(|s| {
+                calls += 1;
+                s.key
+            })
+            .unwrap();
+        assert_eq!(keys, (1..=4).map(|n| svc(n).key).collect::<Vec<_>>());
+        // The first attempt's services up to the repeat were seen, then
+        // dropped; the rest of that attempt was read but not decoded. Then
+        // two attempts that agree.
+        assert_eq!(calls, 3 + 4 + 4);
+    }
+
+    #[test]
+    fn a_service_missed_by_a_raced_dump_is_caught_by_the_second_reading() {
+        // The first attempt skips service 3 (a writer deleted an entry
+        // before the dump's position between its two datagrams): no
+        // repeat shows it, but the next attempt differs.
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
             let mut first = Vec::new();
             for n in [1u8, 2] {
                 encode_service_reply(&mut first, &multi(p), &svc(n)).unwrap();
             }
             let mut second = Vec::new();
-            for n in [2u8, 3] {
+            let rest: &[u8] = if attempt == 1 { &[4] } else { &[3, 4] };
+            for &n in rest {
                 encode_service_reply(&mut second, &multi(p), &svc(n)).unwrap();
             }
             vec![first, second, done(p, 0)]
         }));
-        let got = c.services().unwrap();
-        assert_eq!(got, (1..=3).map(svc).collect::<Vec<_>>());
+        assert_eq!(c.services().unwrap(), (1..=4).map(svc).collect::<Vec<_>>());
+        assert_eq!(sent.lock().unwrap().len(), 1 + 3);
+    }
+
+    #[test]
+    fn a_dump_in_one_datagram_is_read_once() {
+        let (mut c, sent) = fake(Box::new(|p| {
+            let mut d = Vec::new();
+            for n in [1u8, 2, 3] {
+                encode_service_reply(&mut d, &multi(p), &svc(n)).unwrap();
+            }
+            encode_done(&mut d, p.header.seq, 0, 0, 0);
+            vec![d]
+        }));
+        assert_eq!(c.services().unwrap().len(), 3);
+        assert_eq!(sent.lock().unwrap().len(), 1 + 1);
+    }
+
+    #[test]
+    fn a_dump_that_never_settles_is_an_error_not_a_torn_table() {
+        let (mut c, sent) = fake(Box::new(|p| raced_then(p, 0, 1000)));
+        let e = c.services().unwrap_err();
+        assert!(matches!(e, Error::DumpInterrupted { attempts } if attempts == MAX_DUMP_ATTEMPTS));
+        assert_eq!(sent.lock().unwrap().len(), 1 + MAX_DUMP_ATTEMPTS as usize);
+        let (mut c, _) = fake(Box::new(|p| raced_then(p, 0, 1000)));
+        assert!(matches!(
+            c.services_with(|s| s.key),
+            Err(Error::DumpInterrupted { .. })
+        ));
+    }
+
+    #[test]
+    fn a_destination_reported_twice_makes_the_dest_dump_redone() {
+        let mut attempt = 0;
+        let (mut c, sent) = fake(Box::new(move |p| {
+            attempt += 1;
+            let mut d = Vec::new();
+            let mut ports = vec![80u16, 81];
+            if attempt == 1 {
+                ports.push(80);
+            }
+            for port in ports {
+                encode_dest_reply(
+                    &mut d,
+                    &multi(p),
+                    &Dest::new("10.1.1.1".parse().unwrap(), port),
+                )
+                .unwrap();
+            }
+            vec![d, done(p, 0)]
+        }));
+        let got = c.dests(&svc(1)).unwrap();
+        assert_eq!(got.iter().map(|d| d.port).collect::<Vec<_>>(), vec![80, 81]);
+        assert_eq!(sent.lock().unwrap().len(), 1 + 2);
     }
 
     #[test]
@@ -1026,9 +1275,9 @@ mod tests {
     fn interrupted_dump_gives_up() {
         let (mut c, sent) = fake(Box::new(|p| vec![done(p, NLM_F_DUMP_INTR)]));
         let e = c.daemons().unwrap_err();
-        assert!(matches!(e, Error::DumpInterrupted { attempts: 10 }));
+        assert!(matches!(e, Error::DumpInterrupted { attempts } if attempts == MAX_DUMP_ATTEMPTS));
         assert_eq!(e.errno(), Some(libc::EINTR));
-        assert_eq!(sent.lock().unwrap().len(), 11);
+        assert_eq!(sent.lock().unwrap().len(), 1 + MAX_DUMP_ATTEMPTS as usize);
     }
 
     #[test]
@@ -1298,6 +1547,37 @@ mod tests {
         let sent2 = sent2.lock().unwrap();
         assert_eq!(sent2.len(), 1 + 3);
         assert_eq!(messages(&sent2[3]).count(), 2);
+    }
+
+    #[test]
+    fn batch_acks_lost_to_a_receive_buffer_overflow_are_reported() {
+        // The kernel queues the first three acks, drops the other two, and
+        // the socket reports ENOBUFS before the queued ones.
+        let mut n = 0;
+        let (mut c, _) = fake(Box::new(move |p| {
+            n += 1;
+            match n {
+                1 => vec![Vec::new(), ack(p)],
+                2 => vec![nack(p, libc::EEXIST)],
+                3 => vec![ack(p)],
+                _ => Vec::new(),
+            }
+        }));
+        let before = c.max_batch_messages;
+        let res = c.batch(&batch_reqs()).unwrap();
+        assert!(res[0].is_ok() && res[2].is_ok(), "{res:?}");
+        assert_eq!(res[1].as_ref().unwrap_err().errno(), Some(libc::EEXIST));
+        for r in &res[3..] {
+            assert!(matches!(r, Err(Error::AckLost)), "{r:?}");
+            assert_eq!(r.as_ref().unwrap_err().errno(), Some(libc::ENOBUFS));
+        }
+        // Three acknowledgements fitted: later datagrams carry at most
+        // three requests.
+        assert!(before > 6);
+        assert_eq!(c.max_batch_messages, 3);
+        // The client goes on: nothing stale is left to confuse it.
+        let (mut c2, _) = fake(Box::new(|p| vec![ack(p)]));
+        c2.flush().unwrap();
     }
 
     #[test]

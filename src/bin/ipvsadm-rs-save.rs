@@ -1,5 +1,14 @@
 //! `ipvsadm-rs-save`: see the crate documentation and `man ipvsadm-rs-save`.
 
+// No unsafe code and no panicking shortcuts in the binaries either.
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 fn main() {
     let code = ipvsadm_rs::cli::run::main_entry(
         std::env::args_os().collect(),

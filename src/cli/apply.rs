@@ -184,7 +184,7 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
     let mut bad: Vec<(usize, String)> = Vec::new();
     let mut words = Vec::new();
     for (n, raw) in run::restore_lines(input) {
-        match run::check_line(prog, raw, &mut words) {
+        match run::check_line(prog, raw, &mut words, &crate::cli::resolve::SystemResolver) {
             Err(f) => bad.push((n, f.stderr.trim_end_matches('\n').to_string())),
             Ok(Step::Write(Request::AddService(s), _)) => match services.get(&s.key) {
                 Some((first, _)) => bad.push((
@@ -672,7 +672,12 @@ mod tests {
         let mut words = Vec::new();
         for c in &changes {
             let line = command_line(c);
-            match run::check_line("ipvsadm", line.as_bytes(), &mut words) {
+            match run::check_line(
+                "ipvsadm",
+                line.as_bytes(),
+                &mut words,
+                &crate::cli::resolve::NumericResolver,
+            ) {
                 Ok(Step::Write(req, _)) => {
                     let want = c.request();
                     let same = match (&req, &want) {

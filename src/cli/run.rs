@@ -369,7 +369,31 @@ fn subcommand_netns(args: &[OsString]) -> Result<Option<SubcommandLine>, Failure
 /// A failed kernel request of a command that changes the table: ipvsadm
 /// prints the message and exits 255.
 fn kernel(result: Result<(), Error>, op: Op) -> Result<(), Failure> {
-    result.map_err(|e| fail(255, ipvs_strerror(op, errno_of(&e))))
+    result.map_err(|e| match e {
+        // Not ipvsadm's (it sends one request at a time): the outcome is
+        // unknown, and the message says so.
+        Error::AckLost => fail(
+            255,
+            format!(
+                "{}: acknowledgement lost, the line may or may not have been applied",
+                ipvs_strerror(op, libc::ENOBUFS)
+            ),
+        ),
+        e => fail(255, ipvs_strerror(op, errno_of(&e))),
+    })
+}
+
+/// A failed dump while listing or saving: ipvsadm's message for the
+/// errno, and for a dump that never came back consistent (see
+/// [`Client::services`]) a word on why.
+fn dump_failure(op: Op, e: &Error) -> String {
+    let text = ipvs_strerror(op, errno_of(e));
+    match e {
+        Error::DumpInterrupted { attempts } => format!(
+            "{text}: the IPVS table changed during each of {attempts} listings; nothing more printed"
+        ),
+        _ => text,
+    }
 }
 
 /// The errno a failure stands for. Failures before the kernel answered
@@ -424,7 +448,7 @@ fn resolver(numeric: bool) -> &'static dyn Resolver {
 fn with_dests(client: &mut Client, service: Service) -> Result<ServiceEntry, Failure> {
     let dests = client
         .dests(&service)
-        .map_err(|e| fail(1, ipvs_strerror(Op::GetDests, errno_of(&e))))?;
+        .map_err(|e| fail(1, dump_failure(Op::GetDests, &e)))?;
     Ok(ServiceEntry { service, dests })
 }
 
@@ -512,7 +536,7 @@ fn listed_services(
         // Policy (§6 item 18): ipvsadm's netlink dump forgets to name the
         // operation, so ESRCH would read "No such process"; it reads as
         // the other service lookups do.
-        .map_err(|e| fail(1, ipvs_strerror(Op::GetService, errno_of(&e))))?;
+        .map_err(|e| fail(1, dump_failure(Op::GetService, &e)))?;
     if !nosort {
         // Stable, like the printers' sort.
         rows.sort_by_key(|r| listing_order(&r.key));
@@ -748,10 +772,11 @@ pub(crate) fn check_line(
     prog: &str,
     raw: &[u8],
     words: &mut Vec<OsString>,
+    resolver: &dyn Resolver,
 ) -> Result<Step, Failure> {
     use std::os::unix::ffi::OsStrExt;
     if let Ok(text) = std::str::from_utf8(raw) {
-        return check_text_line(prog, text);
+        return check_text_line(prog, text, resolver);
     }
     let mut n = 0;
     for w in line_words(raw) {
@@ -765,12 +790,12 @@ pub(crate) fn check_line(
         }
         n += 1;
     }
-    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), &SystemResolver)?;
+    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), resolver)?;
     step_of(prog, inv)
 }
 
 /// [`check_line`] for a line of UTF-8 text, read in place.
-fn check_text_line(prog: &str, text: &str) -> Result<Step, Failure> {
+fn check_text_line(prog: &str, text: &str, resolver: &dyn Resolver) -> Result<Step, Failure> {
     let mut strs: [&str; 16] = [""; 16];
     let mut n = 0;
     let mut rest = line_str_words(text);
@@ -779,11 +804,11 @@ fn check_text_line(prog: &str, text: &str) -> Result<Step, Failure> {
         n += 1;
     }
     let inv = if rest.next().is_none() {
-        parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), &SystemResolver)?
+        parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), resolver)?
     } else {
         // Longer than any sensible line: collect them all.
         let all: Vec<&str> = line_str_words(text).collect();
-        parse::parse_words(prog, &all, &SystemResolver)?
+        parse::parse_words(prog, &all, resolver)?
     };
     step_of(prog, inv)
 }
@@ -808,6 +833,16 @@ fn step_of(prog: &str, inv: Invocation) -> Result<Step, Failure> {
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
 fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
+    check_restore_with(prog, input, &SystemResolver, err)
+}
+
+/// [`check_restore`] with the names looked up by `resolver`.
+fn check_restore_with(
+    prog: &str,
+    input: &[u8],
+    resolver: &dyn Resolver,
+    err: &mut dyn Write,
+) -> Result<Vec<(usize, Step)>, i32> {
     // Text (the usual case) is validated once, not line by line.
     let text = std::str::from_utf8(input).ok();
     let text_lines = text.map(restore_text_lines).unwrap_or_default();
@@ -827,11 +862,11 @@ fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(u
         }
     };
     for (number, line) in text_lines {
-        record(number, check_text_line(prog, line));
+        record(number, check_text_line(prog, line, resolver));
     }
     let mut words = Vec::new();
     for (number, raw) in byte_lines {
-        record(number, check_line(prog, raw, &mut words));
+        record(number, check_line(prog, raw, &mut words, resolver));
     }
     match first_code {
         Some(code) => {
@@ -846,12 +881,26 @@ fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(u
     }
 }
 
-/// Checks restore input as `-R` does, without applying anything: the
-/// number of lines that would be applied, or the exit status after the
-/// bad lines were reported to `err`. Exists so that the checking cost can
-/// be measured on its own (`examples/cpu_bench.rs`).
-pub fn check_restore_input(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<usize, i32> {
-    check_restore(prog, input, err).map(|steps| steps.len())
+/// Checks restore input exactly as `-R` and `ipvsadm-restore` do before
+/// applying anything, with names looked up by `resolver`, and returns each
+/// good line's number and the table write it sends (`None` for a line
+/// that runs on its own: listing, save, help). A bad line is reported on
+/// `err` and the exit status returned. Exists so that the checker can be
+/// fuzzed and tested without a kernel or DNS.
+pub fn check_restore_input(
+    prog: &str,
+    input: &[u8],
+    resolver: &dyn Resolver,
+    err: &mut dyn Write,
+) -> Result<Vec<(usize, Option<Request>)>, i32> {
+    let steps = check_restore_with(prog, input, resolver, err)?;
+    Ok(steps
+        .into_iter()
+        .map(|(n, step)| match step {
+            Step::Write(req, _) => (n, Some(req)),
+            Step::Run(_) => (n, None),
+        })
+        .collect())
 }
 
 /// `-R`: checks the whole input, then applies it; kernel errors are
@@ -2051,6 +2100,24 @@ mod tests {
                 "{args:?}"
             );
         }
+    }
+
+    #[test]
+    fn lost_acknowledgements_and_unsettled_dumps_are_said_plainly() {
+        let f = kernel(Err(Error::AckLost), Op::AddDest).unwrap_err();
+        assert_eq!(f.code, 255);
+        assert_eq!(
+            f.stderr,
+            "No buffer space available: acknowledgement lost, the line may or may not have been applied\n"
+        );
+        assert_eq!(
+            dump_failure(Op::GetService, &Error::DumpInterrupted { attempts: 10 }),
+            "Interrupted system call: the IPVS table changed during each of 10 listings; nothing more printed"
+        );
+        assert_eq!(
+            dump_failure(Op::GetDests, &Error::Kernel { errno: libc::ESRCH }),
+            "No such service"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::process::Command;
 
+mod faults;
 mod more_tunnel_flags;
 
 /// A path the test bed passes in the environment.

@@ -12,6 +12,7 @@ mod cargo;
 mod codegen;
 mod demo;
 mod diff;
+mod fuzz;
 mod initramfs;
 mod kernel;
 mod layout;
@@ -60,6 +61,13 @@ usage:
                                         record the reference ipvsadm's netlink
                                         traffic (strace in the VM) as wire
                                         fixtures (default: 6.12, tests/wire)
+  cargo xtask fuzz [--seconds N] [--jobs N] [TARGET]
+                                        run each cargo-fuzz target (or one)
+                                        for N seconds (default 60); fails on
+                                        a crash, hang or memory blow-up
+                                        (needs nightly and cargo-fuzz)
+  cargo xtask fuzz-seeds                rebuild fuzz/seeds/ from tests/wire
+                                        and tests/scenarios
   cargo xtask bench [OPTIONS]           ipvsadm and ipvsadm-rs timed side by
                                         side in one VM boot per kernel
       --kernel 6.1|6.12   (repeatable; default: 6.1)
@@ -241,6 +249,36 @@ fn real_main() -> Result<bool> {
             }
             Ok(true)
         }
+        "fuzz" => {
+            let mut opts = fuzz::FuzzOptions {
+                seconds: Duration::from_secs(60),
+                target: None,
+                jobs: 1,
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--seconds" => opts.seconds = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "--jobs" => {
+                        let v = value(&mut args, &a)?;
+                        opts.jobs = v
+                            .parse()
+                            .ok()
+                            .filter(|n| *n >= 1)
+                            .with_context(|| format!("--jobs: not a positive number: {v}"))?;
+                    }
+                    "-h" | "--help" => {
+                        println!("{USAGE}");
+                        return Ok(true);
+                    }
+                    t if !t.starts_with('-') && opts.target.is_none() => {
+                        opts.target = Some(t.to_string())
+                    }
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            fuzz::run(&suite::workspace_root(), &opts)
+        }
+        "fuzz-seeds" => fuzz::write_seeds(&suite::workspace_root()),
         "capture-wire" => {
             let mut opts = capture::CaptureOptions {
                 kernel: kernel::FLAVORS[1],
