@@ -489,18 +489,30 @@ impl Client {
     /// same keys in the same order. After [`MAX_DUMP_ATTEMPTS`] attempts
     /// without that it fails with [`Error::DumpInterrupted`] rather than
     /// return a torn table.
-    fn dump_keyed<T, K: std::hash::Hash + Eq + Clone>(
+    ///
+    /// Keys are remembered as 64-bit hashes, not copies, so that checking
+    /// a dump of thousands of services costs little memory (a listing's
+    /// peak memory is a benchmark target, docs/performance.md). A hash
+    /// collision can only make a consistent dump look raced, which costs
+    /// one more attempt; it can never let a torn dump through unless two
+    /// different key sequences hash alike, which is negligible.
+    fn dump_keyed<T, K: std::hash::Hash>(
         &mut self,
         req: IpvsRequest<'_>,
         mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
         key: impl Fn(&T) -> Option<K>,
     ) -> Result<Vec<T>> {
+        use std::hash::{BuildHasher, Hasher};
+        // One fixed hasher for every attempt, so hashes compare across them.
+        let hasher = std::collections::hash_map::RandomState::new();
         let mut seen = std::collections::HashSet::new();
-        let mut previous: Option<Vec<K>> = None;
+        let mut previous: Option<(u64, usize)> = None;
         for _ in 0..MAX_DUMP_ATTEMPTS {
             let seq = self.send_request(&req)?;
             let mut out = Vec::new();
-            let mut keys = Vec::new();
+            // The sequence of keys, as a running hash and a count.
+            let mut keys = hasher.build_hasher();
+            let mut key_count = 0usize;
             let mut bad: Option<DecodeError> = None;
             let mut interrupted = false;
             let mut data_datagrams = 0usize;
@@ -526,14 +538,14 @@ impl Client {
                                 continue;
                             }
                             match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
-                                Ok(v) => match key(&v) {
-                                    Some(k) if seen.contains(&k) => {
+                                Ok(v) => match key(&v).map(|k| hasher.hash_one(k)) {
+                                    Some(h) if !seen.insert(h) => {
                                         interrupted = true;
                                         out.clear();
                                     }
-                                    Some(k) => {
-                                        seen.insert(k.clone());
-                                        keys.push(k);
+                                    Some(h) => {
+                                        keys.write_u64(h);
+                                        key_count += 1;
                                         out.push(v);
                                     }
                                     None => out.push(v),
@@ -562,10 +574,11 @@ impl Client {
                 return Err(e.into());
             }
             // One datagram was filled at once; several must agree twice.
-            if data_datagrams <= 1 || keys.is_empty() || previous.as_ref() == Some(&keys) {
+            let reading = (keys.finish(), key_count);
+            if data_datagrams <= 1 || key_count == 0 || previous == Some(reading) {
                 return Ok(out);
             }
-            previous = Some(keys);
+            previous = Some(reading);
         }
         Err(Error::DumpInterrupted {
             attempts: MAX_DUMP_ATTEMPTS,

@@ -27,14 +27,17 @@ use std::thread;
 use crate::client::Client;
 
 /// Sockets used for a whole-table listing's destination dumps, the
-/// calling thread's included: 1 (serial) or 2. Under qemu with 2 CPUs on
-/// an idle host, the destination dumps of 2,000 services took 490 ms on
-/// one socket, 329 ms on two and 325 ms on four (the kernel serialises
-/// IPVS dumps on its mutexes, so only the rest of each round trip
-/// overlaps). On a host without a spare core the second thread gains
-/// nothing and costs about a tenth; it always costs about 300 KB of peak
-/// memory (half of it the bare thread).
-pub const SOCKETS: usize = 2;
+/// calling thread's included: 1 (serial) or more. Under qemu with 2 CPUs
+/// the destination dumps alone of 2,000 services took 934 ms on one socket
+/// and 581 ms on two (bench run of 2026-11-22 08:29 UTC), but once the
+/// printers and the restore check had become cheap, whole `-Ln` and `-Sn`
+/// runs were as fast on one socket as on two (medians 0.73 s against
+/// 0.80 s for `-Ln`, 0.70 s against 0.81 s for `-Sn`, same boot, 5 runs
+/// each) while the second thread cost 100–200 KB of peak memory, which
+/// put `-Sn` over the target of 1.1× ipvsadm's (docs/performance.md).
+/// So one socket; the pipelined path stays, tested, for hosts where
+/// `IPVSADM_RS_LIST_SOCKETS=2` measures better.
+pub const SOCKETS: usize = 1;
 
 /// Stack of the worker thread: it only runs dumps and decodes their parts
 /// (the receive buffer is on the heap), and a small stack keeps the
