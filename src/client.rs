@@ -39,7 +39,12 @@ use crate::wire::netlink::{
 use crate::wire::{DecodeError, EncodeError};
 
 /// How many times a dump is tried while it comes back inconsistent.
-pub const MAX_DUMP_ATTEMPTS: u32 = 10;
+/// Between attempts the real socket pauses, longer each time (see
+/// [`Transport::pause_before_retry`]): about 1.8 s in all, which lets a
+/// listing through a table that a writer keeps changing in bursts (ten
+/// attempts without pauses were used up in a fraction of a second by the
+/// concurrent-writers test on an idle host).
+pub const MAX_DUMP_ATTEMPTS: u32 = 40;
 
 /// Receive buffer for one datagram.
 ///
@@ -152,6 +157,10 @@ pub trait Transport {
     fn sibling(&self) -> io::Result<Box<dyn Transport + Send>> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
+
+    /// Called before a dump is redone (`attempt` counts from 1), to give a
+    /// concurrent writer time to finish. Fakes return at once, the default.
+    fn pause_before_retry(&mut self, _attempt: u32) {}
 }
 
 /// A `NETLINK_GENERIC` socket bound to an automatic port and connected to
@@ -211,6 +220,15 @@ impl NetlinkSocket {
 }
 
 impl Transport for NetlinkSocket {
+    fn pause_before_retry(&mut self, attempt: u32) {
+        // 1, 2, 4, ... ms, then 50 ms per attempt.
+        let ms = 1u64
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(50)
+            .min(50);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
         loop {
             match self.socket.send(datagram, 0) {
@@ -507,7 +525,10 @@ impl Client {
         let hasher = std::collections::hash_map::RandomState::new();
         let mut seen = std::collections::HashSet::new();
         let mut previous: Option<(u64, usize)> = None;
-        for _ in 0..MAX_DUMP_ATTEMPTS {
+        for attempt in 0..MAX_DUMP_ATTEMPTS {
+            if attempt > 0 {
+                self.transport.pause_before_retry(attempt);
+            }
             let seq = self.send_request(&req)?;
             let mut out = Vec::new();
             // The sequence of keys, as a running hash and a count.
