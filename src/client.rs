@@ -512,9 +512,10 @@ impl Client {
     /// Keys are remembered as 64-bit hashes, not copies, so that checking
     /// a dump of thousands of services costs little memory (a listing's
     /// peak memory is a benchmark target, docs/performance.md). A hash
-    /// collision can only make a consistent dump look raced, which costs
-    /// one more attempt; it can never let a torn dump through unless two
-    /// different key sequences hash alike, which is negligible.
+    /// collision between two keys makes a consistent dump look raced
+    /// (one more attempt), or on the last attempt drops one of the two
+    /// entries; two different key sequences hashing alike would let a torn
+    /// dump through. At 64 bits both are negligible.
     fn dump_keyed<T, K: std::hash::Hash>(
         &mut self,
         req: IpvsRequest<'_>,
