@@ -15,7 +15,11 @@
 //!   requests per datagram (1 = one request per system call).
 //! * `ipvs_bench dumps [SOCKETS...]` times the dumps a full listing makes
 //!   on the current table: the service dump, then every destination dump
-//!   on one socket, and on N sockets with one thread each.
+//!   on one socket, and on N sockets with one thread each; then the same
+//!   destination dumps by hand on a bare socket, receiving into buffers of
+//!   4, 8 and 16 KiB (the kernel sizes every dump part by the largest
+//!   buffer a socket has received into: this is what chose the client's
+//!   datagram size, see `src/client.rs`).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -226,6 +230,57 @@ fn dumps(args: &[String]) -> Result<(), String> {
         }
         print!(" dests_{k}_us={}", micros(t.elapsed()));
     }
+    for size in RAW_SIZES {
+        let t = Instant::now();
+        let n = raw_dest_dumps(&c, &services, size)?;
+        if n != dests {
+            return Err(format!(
+                "raw dumps with {size} bytes read {n} destinations, not {dests}"
+            ));
+        }
+        print!(" raw_{size}_us={}", micros(t.elapsed()));
+    }
     println!();
     Ok(())
+}
+
+/// Receive-buffer sizes `dumps` tries by hand.
+const RAW_SIZES: [usize; 3] = [4096, 8192, 16384];
+
+/// Every destination dump of `services` on a fresh bare socket, each
+/// datagram received into a buffer of `size` bytes; returns how many
+/// destination messages came.
+fn raw_dest_dumps(c: &Client, services: &[Service], size: usize) -> Result<usize, String> {
+    use ipvsadm_rs::wire::ipvs::IpvsRequest;
+    use ipvsadm_rs::wire::netlink::{messages, Body};
+    use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+    let err = |e: io::Error| format!("raw socket: {e}");
+    let mut sock = Socket::new(NETLINK_GENERIC).map_err(err)?;
+    sock.bind_auto().map_err(err)?;
+    sock.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+    let mut req = Vec::new();
+    let mut buf = vec![0u8; size];
+    let mut n = 0;
+    for (seq, s) in (1u32..).zip(services) {
+        req.clear();
+        IpvsRequest::GetDests(&s.key)
+            .encode(&mut req, c.family_id(), seq, 0)
+            .map_err(|e| format!("encode: {e}"))?;
+        sock.send(&req, 0).map_err(err)?;
+        'parts: loop {
+            let len = sock.recv(&mut &mut buf[..], libc::MSG_TRUNC).map_err(err)?;
+            let got = buf
+                .get(..len)
+                .ok_or_else(|| format!("datagram of {len} bytes truncated to {size}"))?;
+            for m in messages(got) {
+                match m.map_err(|e| format!("reply: {e}"))?.body {
+                    Body::Data(_) => n += 1,
+                    Body::Done { .. } | Body::Ack => break 'parts,
+                    Body::Error { errno } => return Err(format!("dump: errno {errno}")),
+                    Body::Control(_) => {}
+                }
+            }
+        }
+    }
+    Ok(n)
 }

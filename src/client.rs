@@ -14,15 +14,19 @@
 //! is resolved once in [`Client::open`] (ipvsadm opens a socket and
 //! resolves the family for every request).
 //!
-//! Every request carries `NLM_F_ACK`. A request that is not a dump is
-//! complete when its acknowledgement (or error) arrives; the reply messages
-//! before it are its answer. A dump is complete at `NLMSG_DONE`; if any part
-//! is flagged `NLM_F_DUMP_INTR` (the table changed meanwhile), or reports
-//! an entry twice (IPVS does not flag its dumps; a repeat is how a raced
-//! dump shows), the whole dump is done again, at most
-//! [`MAX_DUMP_ATTEMPTS`] times; the last attempt is taken with repeated
-//! entries dropped. Messages with a
-//! sequence number other than the awaited ones are ignored.
+//! Every request sent alone carries `NLM_F_ACK`. A request that is not a
+//! dump is complete when its acknowledgement (or error) arrives; the reply
+//! messages before it are its answer. In a batch, only the last request of
+//! each datagram asks for an acknowledgement: the kernel answers every
+//! failed request anyway, in order, so once the last one's answer is in,
+//! every request not refused by then succeeded (see [`Client::batch`]). A
+//! dump is complete at `NLMSG_DONE`; if any part is flagged
+//! `NLM_F_DUMP_INTR` (the table changed meanwhile), or reports an entry
+//! twice (IPVS does not flag its dumps; a repeat is how a raced dump
+//! shows), the whole dump is done again, at most [`MAX_DUMP_ATTEMPTS`]
+//! times; the last attempt is taken with repeated entries dropped.
+//! Messages with a sequence number other than the awaited ones are
+//! ignored.
 //!
 //! The socket sits behind the [`Transport`] trait, so the request/response
 //! logic is tested with a scripted fake and other layers can run against an
@@ -34,7 +38,7 @@ use std::io;
 use crate::model::{Daemon, Dest, Info, Service, Timeouts};
 use crate::wire::ipvs::{self, IpvsRequest};
 use crate::wire::netlink::{
-    decode_family_id, encode_get_family, messages, Body, GenlMsg, NLM_F_DUMP_INTR,
+    decode_family_id, encode_get_family, messages, Body, GenlMsg, NLM_F_ACK, NLM_F_DUMP_INTR,
 };
 use crate::wire::{DecodeError, EncodeError};
 
@@ -46,17 +50,27 @@ use crate::wire::{DecodeError, EncodeError};
 /// concurrent-writers test on an idle host).
 pub const MAX_DUMP_ATTEMPTS: u32 = 40;
 
-/// Receive buffer for one datagram.
+/// Receive buffer for one datagram: the page size, but at least 4 KiB
+/// and at most 8 KiB (see [`datagram_size`]).
 ///
 /// The kernel sizes each dump datagram by the largest buffer this socket
 /// has ever received into (capped at 32 KiB), and never below
-/// `NLMSG_GOODSIZE` (under 8 KiB even with 64 KiB pages); other replies
-/// are at most `NLMSG_GOODSIZE` too. So 8 KiB always holds a whole
-/// datagram, and keeps the kernel allocating 8 KiB rather than 32 KiB
-/// buffers for every part of every dump: a listing of 2,000 services makes
-/// 4,000 of them, and their destination dumps took a third longer with a
-/// 64 KiB buffer (measured under qemu on 6.1).
-const RECV_BUF_SIZE: usize = 8 * 1024;
+/// `NLMSG_GOODSIZE`, which is a page less the kernel's bookkeeping, for
+/// pages of up to 8 KiB; other replies are at most `NLMSG_GOODSIZE`. So
+/// this size always holds a whole datagram, and it is also the smallest
+/// that does: every part of every dump is a buffer the kernel allocates
+/// at that size, and a listing of 2,000 services makes 4,000 of them.
+/// Under qemu the destination dumps of 2,000 services took 300–330 ms
+/// with 4 KiB, 440 ms with 8 KiB and 680 ms with 16 KiB on Linux 6.1,
+/// and 230–245 ms against 430–460 ms (4 and 8 KiB) on 6.12
+/// (raw loops like `ipvs_bench dumps`, docs/performance.md run D):
+/// a buffer above a page makes the kernel take its memory from the page
+/// allocator for every part instead of from a slab.
+fn datagram_size() -> usize {
+    use std::sync::OnceLock;
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| crate::sys::page_size().clamp(4096, 8192))
+}
 
 /// Socket receive buffer requested: room for many queued acknowledgements
 /// of a batch (the kernel queues them all while processing one datagram).
@@ -194,10 +208,7 @@ impl NetlinkSocket {
     fn open_with(bytes: usize, force: bool) -> io::Result<NetlinkSocket> {
         use std::os::fd::AsRawFd;
 
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_GENERIC)?;
-        socket.bind_auto()?;
-        // Only unicasts from the kernel reach a socket connected to port 0.
-        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        let socket = kernel_socket(netlink_sys::protocols::NETLINK_GENERIC)?;
         let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN (which every
         // IPVS operation needs anyway); otherwise ask for the capped size.
@@ -206,8 +217,6 @@ impl NetlinkSocket {
             // Best effort: a smaller buffer only means smaller batches.
             let _ = socket.set_rx_buf_sz(want);
         }
-        // Errors then carry the request header only, not its payload.
-        let _ = socket.set_cap_ack(true);
         let rcvbuf = socket.get_rx_buf_sz().unwrap_or(0);
         Ok(NetlinkSocket { socket, rcvbuf })
     }
@@ -216,6 +225,69 @@ impl NetlinkSocket {
     /// it, i.e. doubled for bookkeeping).
     pub fn rcvbuf(&self) -> usize {
         self.rcvbuf
+    }
+}
+
+/// A netlink socket of `protocol` (`netlink_sys::protocols`), bound to an
+/// automatic port and connected to the kernel, so that only the kernel's
+/// unicasts reach it; errors carry the request's header only, not its
+/// payload. Shared by the IPVS client and `route`.
+pub(crate) fn kernel_socket(protocol: isize) -> io::Result<netlink_sys::Socket> {
+    let mut socket = netlink_sys::Socket::new(protocol)?;
+    socket.bind_auto()?;
+    socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+    let _ = socket.set_cap_ack(true);
+    Ok(socket)
+}
+
+/// Sends `datagram` whole on `socket`, retrying when interrupted.
+pub(crate) fn send_datagram(socket: &netlink_sys::Socket, datagram: &[u8]) -> io::Result<()> {
+    loop {
+        match socket.send(datagram, 0) {
+            Ok(n) if n == datagram.len() => return Ok(()),
+            Ok(n) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("netlink send wrote {n} of {} bytes", datagram.len()),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Receives one datagram from `socket` into `buf` (replacing its
+/// content), offering the kernel exactly `size` bytes whatever `buf`'s
+/// capacity (the kernel remembers the largest offer and sizes later dump
+/// parts by it: see [`datagram_size`]). A datagram longer than `size` is an
+/// error, never silently cut. False if `MSG_DONTWAIT` is among `flags` and
+/// nothing is queued.
+pub(crate) fn recv_datagram(
+    socket: &netlink_sys::Socket,
+    buf: &mut Vec<u8>,
+    size: usize,
+    flags: libc::c_int,
+) -> io::Result<bool> {
+    use bytes::BufMut;
+    buf.clear();
+    buf.reserve_exact(size);
+    loop {
+        // MSG_TRUNC makes recv return the datagram's real length.
+        match socket.recv(&mut (&mut *buf).limit(size), flags | libc::MSG_TRUNC) {
+            Ok(n) if n > size => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("netlink datagram of {n} bytes truncated to {size}"),
+                ))
+            }
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && flags & libc::MSG_DONTWAIT != 0 => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -230,61 +302,15 @@ impl Transport for NetlinkSocket {
     }
 
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        loop {
-            match self.socket.send(datagram, 0) {
-                Ok(n) if n == datagram.len() => return Ok(()),
-                Ok(n) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("netlink send wrote {n} of {} bytes", datagram.len()),
-                    ))
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        send_datagram(&self.socket, datagram)
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        // The whole spare capacity is offered to the kernel, which
-        // remembers the largest size offered (see RECV_BUF_SIZE).
-        buf.reserve_exact(RECV_BUF_SIZE);
-        let cap = buf.capacity();
-        loop {
-            // MSG_TRUNC makes recv return the datagram's real length.
-            match self.socket.recv(buf, libc::MSG_TRUNC) {
-                Ok(n) if n > cap => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("netlink datagram of {n} bytes truncated to {cap}"),
-                    ))
-                }
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        recv_datagram(&self.socket, buf, datagram_size(), 0).map(|_| ())
     }
 
     fn try_recv(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        buf.clear();
-        buf.reserve_exact(RECV_BUF_SIZE);
-        let cap = buf.capacity();
-        loop {
-            match self.socket.recv(buf, libc::MSG_TRUNC | libc::MSG_DONTWAIT) {
-                Ok(n) if n > cap => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("netlink datagram of {n} bytes truncated to {cap}"),
-                    ))
-                }
-                Ok(_) => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
-            }
-        }
+        recv_datagram(&self.socket, buf, datagram_size(), libc::MSG_DONTWAIT)
     }
 
     fn max_batch_messages(&self) -> usize {
@@ -403,7 +429,7 @@ impl Client {
             transport,
             family,
             seq: 0,
-            rbuf: Vec::with_capacity(RECV_BUF_SIZE),
+            rbuf: Vec::with_capacity(datagram_size()),
             sbuf: Vec::new(),
             max_batch_bytes: MAX_BATCH_BYTES,
             max_batch_messages,
@@ -534,13 +560,9 @@ impl Client {
             let seq = self.send_request(&req)?;
             let last = attempt + 1 == MAX_DUMP_ATTEMPTS;
             let mut out = Vec::new();
-            // The sequence of keys, as a running hash and a count.
-            let mut keys = hasher.build_hasher();
-            let mut key_count = 0usize;
             let mut bad: Option<DecodeError> = None;
             let mut interrupted = false;
             let mut data_datagrams = 0usize;
-            seen.clear();
             // Read to the end even after a decoding error or a sign of
             // inconsistency: an unfinished dump would make the kernel
             // refuse the next one (EBUSY).
@@ -558,29 +580,12 @@ impl Client {
                     match m.body {
                         Body::Data(p) => {
                             has_data = true;
-                            if interrupted {
+                            if interrupted || bad.is_some() {
                                 continue;
                             }
                             match GenlMsg::parse(p).and_then(|g| decode(g.attrs)) {
-                                Ok(v) => match key(&v).map(|k| hasher.hash_one(k)) {
-                                    // On the last attempt a repeat is
-                                    // dropped instead (see below).
-                                    Some(h) if !seen.insert(h) => {
-                                        if !last {
-                                            interrupted = true;
-                                            out.clear();
-                                        }
-                                    }
-                                    Some(h) => {
-                                        keys.write_u64(h);
-                                        key_count += 1;
-                                        out.push(v);
-                                    }
-                                    None => out.push(v),
-                                },
-                                Err(e) => {
-                                    bad.get_or_insert(e);
-                                }
+                                Ok(v) => out.push(v),
+                                Err(e) => bad = Some(e),
                             }
                         }
                         Body::Done { errno } if errno != 0 => return Err(Error::Kernel { errno }),
@@ -601,14 +606,43 @@ impl Client {
             if let Some(e) = bad {
                 return Err(e.into());
             }
-            // One datagram was filled at once; several must agree twice.
+            // One datagram was filled at once, under the kernel's lock:
+            // nothing to check (most destination dumps are one datagram,
+            // and hashing their keys was a fifth of their decoding cost).
+            if data_datagrams <= 1 {
+                return Ok(out);
+            }
+            // Several: the sequence of keys, as a running hash and a count.
+            // A repeated key means the dump raced a writer; on the last
+            // attempt the repeat is dropped instead (see below).
+            let mut keys = hasher.build_hasher();
+            let mut key_count = 0usize;
+            let mut repeated = false;
+            seen.clear();
+            out.retain(|v| match key(v).map(|k| hasher.hash_one(k)) {
+                Some(h) if !seen.insert(h) => {
+                    repeated = true;
+                    false
+                }
+                Some(h) => {
+                    keys.write_u64(h);
+                    key_count += 1;
+                    true
+                }
+                None => true,
+            });
+            if repeated && !last {
+                previous = None;
+                continue;
+            }
             let reading = (keys.finish(), key_count);
-            // The last attempt is taken as it is, repeats dropped: a writer
-            // that never pauses for the whole retry budget leaves no two
-            // readings alike, and a listing must still come out (at worst
-            // missing an entry changed meanwhile, as ipvsadm's would; never
-            // with one twice). docs/compat.md row 22.
-            if data_datagrams <= 1 || key_count == 0 || previous == Some(reading) || last {
+            // Several datagrams must agree twice. The last attempt is
+            // taken as it is, repeats dropped: a writer that never pauses
+            // for the whole retry budget leaves no two readings alike, and
+            // a listing must still come out (at worst missing an entry
+            // changed meanwhile, as ipvsadm's would; never with one twice).
+            // docs/compat.md row 22.
+            if key_count == 0 || previous == Some(reading) || last {
                 return Ok(out);
             }
             previous = Some(reading);
@@ -746,9 +780,23 @@ impl Client {
     }
 
     /// Runs many write operations with as few datagrams as the limits
-    /// allow. Each request keeps its own sequence number and
-    /// acknowledgement; the kernel processes them in order and goes on
-    /// after a failed one. Returns one result per request, in order.
+    /// allow. Each request keeps its own sequence number; the kernel
+    /// processes a datagram's requests in order and goes on after a failed
+    /// one. Returns one result per request, in order.
+    ///
+    /// Only the last request of a datagram carries `NLM_F_ACK`. The kernel
+    /// answers a request without it only when it fails, and it queues its
+    /// answers in order, so when the last request's acknowledgement (or
+    /// error) arrives, every earlier request that has no error by then
+    /// succeeded. That spares the kernel an acknowledgement to allocate
+    /// and queue, and the client a receive, for each of thousands of
+    /// restored lines (docs/performance.md, run D).
+    ///
+    /// If the answers overflow the socket's receive buffer (ENOBUFS: the
+    /// kernel drops what does not fit and says so at the next receive),
+    /// the errors that did arrive are kept, every other request of that
+    /// datagram gets [`Error::AckLost`] (it may or may not have been
+    /// applied), and later datagrams carry half as many requests.
     ///
     /// The outer error (I/O, malformed reply) means the outcome of the
     /// requests in flight is unknown.
@@ -760,6 +808,8 @@ impl Client {
             let first_seq = self.seq.wrapping_add(1);
             // pending[k] is the index of the request sent with first_seq + k.
             let mut pending: Vec<usize> = Vec::new();
+            // Where the last message sent starts in sbuf.
+            let mut last_mark = 0;
             while let Some(req) = reqs.get(next) {
                 if pending.len() >= self.max_batch_messages {
                     break;
@@ -772,7 +822,9 @@ impl Client {
                             self.sbuf.truncate(mark);
                             break;
                         }
+                        set_ack_flag(&mut self.sbuf, mark, false);
                         self.seq = seq;
+                        last_mark = mark;
                         pending.push(next);
                     }
                     Err(e) => {
@@ -786,35 +838,37 @@ impl Client {
             if pending.is_empty() {
                 continue;
             }
+            set_ack_flag(&mut self.sbuf, last_mark, true);
             self.transport.send(&self.sbuf)?;
-            let mut outstanding = pending.len();
-            while outstanding > 0 {
+            let mut complete = false;
+            let mut overflowed = false;
+            while !complete {
                 match self.transport.recv(&mut self.rbuf) {
                     Ok(()) => {
-                        outstanding -= take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
+                        complete = take_answers(&self.rbuf, first_seq, &pending, &mut results)?;
                     }
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                        // The acknowledgements overflowed the receive
-                        // buffer and the kernel dropped some. It handled
-                        // the whole datagram during the send, so every
-                        // one that survived is queued now: collect them;
-                        // the requests left have lost theirs. Smaller
-                        // datagrams for the rest.
+                        // The kernel handled the whole datagram during the
+                        // send, so every answer that survived is queued
+                        // now: collect them.
                         while self.transport.try_recv(&mut self.rbuf)? {
-                            outstanding -=
-                                take_acks(&self.rbuf, first_seq, &pending, &mut results)?;
+                            take_answers(&self.rbuf, first_seq, &pending, &mut results)?;
                         }
-                        for &idx in &pending {
-                            if let Some(slot @ None) = results.get_mut(idx) {
-                                *slot = Some(Err(Error::AckLost));
-                            }
-                        }
-                        // At most as many as fitted this time.
-                        let fitted = pending.len().saturating_sub(outstanding);
-                        self.max_batch_messages = (self.max_batch_messages / 2).min(fitted).max(1);
+                        overflowed = true;
+                        self.max_batch_messages = (pending.len() / 2).max(1);
                         break;
                     }
                     Err(e) => return Err(e.into()),
+                }
+            }
+            // Without an answer: succeeded, or unknown after an overflow.
+            for &idx in &pending {
+                if let Some(slot @ None) = results.get_mut(idx) {
+                    *slot = Some(if overflowed {
+                        Err(Error::AckLost)
+                    } else {
+                        Ok(())
+                    });
                 }
             }
         }
@@ -825,17 +879,33 @@ impl Client {
     }
 }
 
+/// Sets or clears `NLM_F_ACK` in the header of the message that starts at
+/// `at` in `buf` (the flags are the u16 at offset 6).
+fn set_ack_flag(buf: &mut [u8], at: usize, on: bool) {
+    if let Some(f) = buf.get_mut(at + 6..at + 8) {
+        let mut raw = [0u8; 2];
+        raw.copy_from_slice(f);
+        let flags = u16::from_ne_bytes(raw);
+        let flags = if on {
+            flags | NLM_F_ACK
+        } else {
+            flags & !NLM_F_ACK
+        };
+        f.copy_from_slice(&flags.to_ne_bytes());
+    }
+}
+
 /// Records the acknowledgements and errors in `datagram` that answer a
 /// batch sent with sequence numbers from `first_seq` (`pending[k]` is the
-/// index of the request sent with `first_seq + k`); returns how many
-/// requests got their first answer.
-fn take_acks(
+/// index of the request sent with `first_seq + k`); true once the last
+/// request has its answer (the batch is then complete).
+fn take_answers(
     datagram: &[u8],
     first_seq: u32,
     pending: &[usize],
     results: &mut [Option<Result<(), Error>>],
-) -> Result<usize> {
-    let mut answered = 0;
+) -> Result<bool> {
+    let mut complete = false;
     for m in messages(datagram) {
         let m = m?;
         let offset = m.header.seq.wrapping_sub(first_seq) as usize;
@@ -849,10 +919,10 @@ fn take_acks(
         };
         if let Some(slot @ None) = results.get_mut(idx) {
             *slot = Some(r);
-            answered += 1;
         }
+        complete |= offset + 1 == pending.len();
     }
-    Ok(answered)
+    Ok(complete)
 }
 
 #[cfg(test)]
@@ -885,10 +955,36 @@ mod tests {
     /// IPVS request to `responder`, which returns the datagrams to queue.
     struct Fake {
         responder: Responder,
+        /// Sequence numbers of requests sent without `NLM_F_ACK`.
+        no_ack: std::collections::HashSet<u32>,
         queue: Arc<Mutex<VecDeque<Vec<u8>>>>,
         sent: Arc<Mutex<Vec<Vec<u8>>>>,
         ctrl_errno: i32,
         batch_messages: usize,
+    }
+
+    /// `d` without the acknowledgements (errno 0) of the sequence numbers
+    /// in `no_ack`; `None` if nothing is left (an empty datagram stands for
+    /// an overflow, so it is kept).
+    fn strip_unasked_acks(d: Vec<u8>, no_ack: &std::collections::HashSet<u32>) -> Option<Vec<u8>> {
+        if d.is_empty() {
+            return Some(d);
+        }
+        let mut out = Vec::new();
+        let mut rest = &d[..];
+        while let Some(h) = NlHeader::parse(rest) {
+            let len = (h.len as usize).min(rest.len());
+            let msg = &rest[..len];
+            let is_ack = messages(msg).any(|m| matches!(m.map(|m| m.body), Ok(Body::Ack)));
+            if !(is_ack && no_ack.contains(&h.seq)) {
+                out.extend_from_slice(msg);
+                out.resize(crate::wire::netlink::align(out.len()), 0);
+            }
+            rest = &rest[crate::wire::netlink::align(len).min(rest.len())..];
+        }
+        // What does not parse is passed on as it is.
+        out.extend_from_slice(rest);
+        (!out.is_empty()).then_some(out)
     }
 
     impl Transport for Fake {
@@ -916,8 +1012,18 @@ mod tests {
                         cmd,
                         bytes,
                     };
+                    if h.flags & NLM_F_ACK == 0 {
+                        self.no_ack.insert(h.seq);
+                    }
                     let out = (self.responder)(&p);
-                    self.queue.lock().unwrap().extend(out);
+                    // As the kernel: no acknowledgement unless asked for
+                    // (responders answer every request alike).
+                    for d in out {
+                        let d = strip_unasked_acks(d, &self.no_ack);
+                        if let Some(d) = d {
+                            self.queue.lock().unwrap().push_back(d);
+                        }
+                    }
                 }
             }
             Ok(())
@@ -955,6 +1061,7 @@ mod tests {
         let sent = Arc::new(Mutex::new(Vec::new()));
         let f = Fake {
             responder,
+            no_ack: Default::default(),
             queue: Arc::default(),
             sent: sent.clone(),
             ctrl_errno: 0,
@@ -1039,6 +1146,7 @@ mod tests {
         // A client for a known family asks the controller nothing.
         let sent = Arc::new(Mutex::new(Vec::new()));
         let f = Fake {
+            no_ack: Default::default(),
             responder: Box::new(|p| vec![ack(p)]),
             queue: Arc::default(),
             sent: sent.clone(),
@@ -1057,6 +1165,7 @@ mod tests {
     fn family_not_found_and_other_controller_errors() {
         for (errno, not_found) in [(libc::ENOENT, true), (libc::EPERM, false)] {
             let f = Fake {
+                no_ack: Default::default(),
                 responder: Box::new(|_| Vec::new()),
                 queue: Arc::default(),
                 sent: Arc::default(),
@@ -1178,10 +1287,10 @@ mod tests {
             })
             .unwrap();
         assert_eq!(keys, (1..=4).map(|n| svc(n).key).collect::<Vec<_>>());
-        // The first attempt's services up to the repeat were seen, then
-        // dropped; the rest of that attempt was read but not decoded. Then
-        // two attempts that agree.
-        assert_eq!(calls, 3 + 4 + 4);
+        // The first attempt's services were all seen (a repeat is looked
+        // for once the dump is complete), then dropped. Then two attempts
+        // that agree.
+        assert_eq!(calls, 4 + 4 + 4);
     }
 
     #[test]
@@ -1238,27 +1347,35 @@ mod tests {
 
     #[test]
     fn a_destination_reported_twice_makes_the_dest_dump_redone() {
+        // A dump over two datagrams that raced a writer: the first attempt
+        // repeats port 80 in its second datagram; the next two agree.
         let mut attempt = 0;
         let (mut c, sent) = fake(Box::new(move |p| {
             attempt += 1;
-            let mut d = Vec::new();
-            let mut ports = vec![80u16, 81];
-            if attempt == 1 {
-                ports.push(80);
+            let parts: &[&[u16]] = if attempt == 1 {
+                &[&[80, 81], &[80]]
+            } else {
+                &[&[80], &[81]]
+            };
+            let mut out = Vec::new();
+            for ports in parts {
+                let mut d = Vec::new();
+                for &port in *ports {
+                    encode_dest_reply(
+                        &mut d,
+                        &multi(p),
+                        &Dest::new("10.1.1.1".parse().unwrap(), port),
+                    )
+                    .unwrap();
+                }
+                out.push(d);
             }
-            for port in ports {
-                encode_dest_reply(
-                    &mut d,
-                    &multi(p),
-                    &Dest::new("10.1.1.1".parse().unwrap(), port),
-                )
-                .unwrap();
-            }
-            vec![d, done(p, 0)]
+            out.push(done(p, 0));
+            out
         }));
         let got = c.dests(&svc(1)).unwrap();
         assert_eq!(got.iter().map(|d| d.port).collect::<Vec<_>>(), vec![80, 81]);
-        assert_eq!(sent.lock().unwrap().len(), 1 + 2);
+        assert_eq!(sent.lock().unwrap().len(), 1 + 3);
     }
 
     #[test]
@@ -1347,6 +1464,7 @@ mod tests {
     fn dump_with_bad_part_reads_to_the_end() {
         let queue: Arc<Mutex<VecDeque<Vec<u8>>>> = Arc::default();
         let f = Fake {
+            no_ack: Default::default(),
             responder: Box::new(|p| {
                 let mut d = Vec::new();
                 // A part without the SERVICE nest, then a good one.
@@ -1543,11 +1661,18 @@ mod tests {
         assert_eq!(errnos, vec![None, None, Some(libc::EEXIST), None, None]);
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 2, "one datagram for the whole batch");
+        // Only the last request asks for an acknowledgement.
         let mut want = Vec::new();
         for (i, r) in reqs.iter().enumerate() {
+            let mark = want.len();
             r.to_wire().encode(&mut want, FAM, i as u32 + 2, 0).unwrap();
+            set_ack_flag(&mut want, mark, i + 1 == reqs.len());
         }
         assert_eq!(sent[1], want);
+        let acks: Vec<bool> = messages(&sent[1])
+            .map(|m| m.unwrap().header.flags & NLM_F_ACK != 0)
+            .collect();
+        assert_eq!(acks, vec![false, false, false, false, true]);
         // Sequence numbers go on after the batch.
         drop(sent);
         c.flush().unwrap();
@@ -1562,6 +1687,7 @@ mod tests {
             let mut held: Vec<Vec<u8>> = Vec::new();
             let sent = Arc::new(Mutex::new(Vec::new()));
             let f = Fake {
+                no_ack: Default::default(),
                 responder: Box::new(move |p| {
                     held.push(ack(p));
                     if held.len() == 2 {
@@ -1599,33 +1725,64 @@ mod tests {
 
     #[test]
     fn batch_acks_lost_to_a_receive_buffer_overflow_are_reported() {
-        // The kernel queues the first three acks, drops the other two, and
-        // the socket reports ENOBUFS before the queued ones.
+        // The second and fourth requests fail; the kernel queues the first
+        // error, drops the second and the final acknowledgement, and the
+        // socket reports ENOBUFS before the queued error.
         let mut n = 0;
         let (mut c, _) = fake(Box::new(move |p| {
             n += 1;
             match n {
-                1 => vec![Vec::new(), ack(p)],
+                1 => vec![Vec::new()],
                 2 => vec![nack(p, libc::EEXIST)],
-                3 => vec![ack(p)],
                 _ => Vec::new(),
             }
         }));
         let before = c.max_batch_messages;
         let res = c.batch(&batch_reqs()).unwrap();
-        assert!(res[0].is_ok() && res[2].is_ok(), "{res:?}");
         assert_eq!(res[1].as_ref().unwrap_err().errno(), Some(libc::EEXIST));
-        for r in &res[3..] {
+        // The others may or may not have been applied, and say so.
+        for r in [&res[0], &res[2], &res[3], &res[4]] {
             assert!(matches!(r, Err(Error::AckLost)), "{r:?}");
             assert_eq!(r.as_ref().unwrap_err().errno(), Some(libc::ENOBUFS));
         }
-        // Three acknowledgements fitted: later datagrams carry at most
-        // three requests.
+        // Later datagrams carry half as many requests.
         assert!(before > 6);
-        assert_eq!(c.max_batch_messages, 3);
+        assert_eq!(c.max_batch_messages, 2);
         // The client goes on: nothing stale is left to confuse it.
         let (mut c2, _) = fake(Box::new(|p| vec![ack(p)]));
         c2.flush().unwrap();
+    }
+
+    #[test]
+    fn a_batch_is_complete_at_its_last_answer_even_an_error() {
+        // Nothing but errors comes back: the last request's error ends
+        // the batch, and the requests with no answer succeeded.
+        let (mut c, sent) = fake(Box::new(|p| {
+            if p.header.seq % 2 == 0 {
+                vec![nack(p, libc::ENOENT)]
+            } else {
+                vec![ack(p)]
+            }
+        }));
+        let reqs = batch_reqs();
+        let res = c.batch(&reqs).unwrap();
+        let errnos: Vec<Option<i32>> = res
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.errno().unwrap()))
+            .collect();
+        // Sequence numbers 2..=6 (1 resolved the family).
+        assert_eq!(
+            errnos,
+            vec![
+                Some(libc::ENOENT),
+                None,
+                Some(libc::ENOENT),
+                None,
+                Some(libc::ENOENT)
+            ]
+        );
+        assert_eq!(sent.lock().unwrap().len(), 2);
+        c.flush().unwrap();
     }
 
     #[test]

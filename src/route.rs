@@ -17,14 +17,16 @@ use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::client::Transport;
+use crate::client::{kernel_socket, recv_datagram, send_datagram, Transport};
 use crate::wire::netlink::{messages, Body};
 use crate::wire::rtnl::{self, Address, Link, Route, RtnlDecodeError};
 use crate::wire::{DecodeError, EncodeError};
 
 pub use crate::wire::rtnl::prefix_contains;
 
-/// Receive buffer for one datagram (the kernel's dump parts are smaller).
+/// Receive buffer for one datagram. Route-netlink dumps of links set a
+/// minimum part size from the largest link message, which can exceed a
+/// page, so this stays well above it (the kernel caps parts at 32 KiB).
 const RECV_BUF_SIZE: usize = 64 * 1024;
 
 /// Errors of the host configuration layer.
@@ -95,49 +97,18 @@ impl fmt::Debug for RtnlSocket {
 impl RtnlSocket {
     /// Opens the socket.
     pub fn open() -> io::Result<RtnlSocket> {
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
-        socket.bind_auto()?;
-        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
-        // Errors then carry the request header only.
-        let _ = socket.set_cap_ack(true);
+        let socket = kernel_socket(netlink_sys::protocols::NETLINK_ROUTE)?;
         Ok(RtnlSocket { socket })
     }
 }
 
 impl Transport for RtnlSocket {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        loop {
-            match self.socket.send(datagram, 0) {
-                Ok(n) if n == datagram.len() => return Ok(()),
-                Ok(n) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("netlink send wrote {n} of {} bytes", datagram.len()),
-                    ))
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        send_datagram(&self.socket, datagram)
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        buf.reserve(RECV_BUF_SIZE);
-        let cap = buf.capacity();
-        loop {
-            match self.socket.recv(buf, libc::MSG_TRUNC) {
-                Ok(n) if n > cap => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("netlink datagram of {n} bytes truncated to {cap}"),
-                    ))
-                }
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        recv_datagram(&self.socket, buf, RECV_BUF_SIZE, 0).map(|_| ())
     }
 }
 

@@ -55,6 +55,14 @@ fn last_errno() -> i32 {
         .unwrap_or(libc::EINVAL)
 }
 
+/// The size of a memory page, from `sysconf(_SC_PAGESIZE)`; 4096 if the
+/// C library cannot say.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf takes no pointers and has no side effects.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(v).ok().filter(|&v| v > 0).unwrap_or(4096)
+}
+
 /// Sets a socket's receive buffer with `SO_RCVBUFFORCE`, which may exceed
 /// `rmem_max` for a process with CAP_NET_ADMIN (every IPVS operation needs
 /// that capability anyway). Returns false if the kernel refused.

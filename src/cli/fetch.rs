@@ -286,8 +286,9 @@ mod tests {
         table: Vec<(Service, Vec<Dest>)>,
         /// The service whose destination dump fails, and how.
         fail: Option<(usize, i32)>,
-        /// Services whose first dump reports every destination twice (a
-        /// dump that raced a writer); the redone dump is clean.
+        /// Services whose first dump reports every destination twice, in
+        /// two datagrams (a dump that raced a writer); the redone dump is
+        /// clean.
         doubled: Vec<usize>,
         /// Services whose doubled dump has been answered.
         raced: std::sync::Mutex<Vec<usize>>,
@@ -357,12 +358,14 @@ mod tests {
                 1
             };
             drop(raced);
+            // A raced dump repeats the destinations in a second datagram
+            // (the kernel fills each one at once, under its lock).
             for _ in 0..times {
                 for dest in &self.shared.table[i].1 {
                     encode_dest_reply(&mut d, &rh, dest).unwrap();
                 }
+                self.queue.push_back(std::mem::take(&mut d));
             }
-            self.queue.push_back(d);
             let mut done = Vec::new();
             encode_done(&mut done, h.seq, h.pid, 0, 0);
             self.queue.push_back(done);

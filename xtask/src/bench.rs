@@ -31,6 +31,9 @@ use crate::qemu::{self, Boot, End};
 const HELPER: &str = "/usr/local/sbin/ipvs-bench";
 /// Where the guest keeps its files.
 const WORK: &str = "/tmp/bench";
+/// Receive-buffer sizes the helper's `dumps` tries by hand (as in
+/// examples/ipvs_bench.rs).
+const RAW_SIZES: [usize; 3] = [4096, 8192, 16384];
 /// Prefix of the guest's report lines.
 const OUT_PREFIX: &str = "BENCH ";
 
@@ -831,6 +834,7 @@ pub fn guest(args: &[String]) -> Result<()> {
     say("dumps only ...");
     let mut svc_dump = Vec::new();
     let mut dumps: [Vec<f64>; 3] = Default::default();
+    let mut by_hand: [Vec<f64>; 3] = Default::default();
     for _ in 0..opts.reps {
         let o = g.setup(&[HELPER, "dumps", "2", "4"], None)?;
         let text = String::from_utf8_lossy(&o).into_owned();
@@ -839,6 +843,14 @@ pub fn guest(args: &[String]) -> Result<()> {
             if let (Some(v), Some(slot)) =
                 (parse_kv(&text, &format!("dests_{k}_us")), dumps.get_mut(i))
             {
+                slot.push(v / 1e6);
+            }
+        }
+        for (i, size) in RAW_SIZES.iter().enumerate() {
+            if let (Some(v), Some(slot)) = (
+                parse_kv(&text, &format!("raw_{size}_us")),
+                by_hand.get_mut(i),
+            ) {
                 slot.push(v / 1e6);
             }
         }
@@ -855,6 +867,18 @@ pub fn guest(args: &[String]) -> Result<()> {
                 "  {} destination dumps, {k} socket{}",
                 opts.services,
                 if *k == 1 { "" } else { "s" }
+            ),
+            secs_text(v),
+            String::new(),
+        );
+    }
+    for (i, size) in RAW_SIZES.iter().enumerate() {
+        let v = by_hand.get(i).map(|v| median(v)).unwrap_or(None);
+        table.note(
+            &format!(
+                "  {} destination dumps by hand, {} KiB buffer",
+                opts.services,
+                size / 1024
             ),
             secs_text(v),
             String::new(),
