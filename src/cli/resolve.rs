@@ -20,7 +20,7 @@ use crate::model::Protocol;
 
 /// Looks up host and service names. `SystemResolver` asks the C library;
 /// tests use a fixed table.
-pub trait Resolver {
+pub trait Resolver: Sync {
     /// IPv4 address of a host name (first address), like `gethostbyname`.
     fn host_to_ipv4(&self, name: &str) -> Option<Ipv4Addr>;
     /// Primary host name of an address, like `gethostbyaddr`.

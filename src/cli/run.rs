@@ -830,9 +830,38 @@ fn step_of(prog: &str, inv: Invocation) -> Result<Step, Failure> {
     Ok(into_step(inv))
 }
 
+/// The checked lines of a restore, in line order: each good line's number
+/// and step, kept in the parts they were checked in (see
+/// [`check_text_lines`]) rather than copied into one list.
+pub(crate) struct Steps {
+    parts: Vec<Vec<(usize, Step)>>,
+}
+
+impl Steps {
+    /// How many lines.
+    pub(crate) fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    /// The lines in order.
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &(usize, Step)> {
+        self.parts.iter().flatten()
+    }
+}
+
+impl IntoIterator for Steps {
+    type Item = (usize, Step);
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<(usize, Step)>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.parts.into_iter().flatten()
+    }
+}
+
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
-fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<(usize, Step)>, i32> {
+fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Steps, i32> {
     check_restore_with(prog, input, &SystemResolver, err)
 }
 
@@ -842,31 +871,36 @@ fn check_restore_with(
     input: &[u8],
     resolver: &dyn Resolver,
     err: &mut dyn Write,
-) -> Result<Vec<(usize, Step)>, i32> {
-    // Text (the usual case) is validated once, not line by line.
-    let text = std::str::from_utf8(input).ok();
-    let text_lines = text.map(restore_text_lines).unwrap_or_default();
-    let byte_lines = match text {
-        Some(_) => Vec::new(),
-        None => restore_lines(input),
-    };
-    let mut good = Vec::with_capacity(text_lines.len() + byte_lines.len());
+) -> Result<Steps, i32> {
     let mut first_code = None;
     let mut bad = 0usize;
-    let mut record = |number: usize, checked: Result<Step, Failure>| match checked {
-        Ok(step) => good.push((number, step)),
-        Err(f) => {
-            bad += 1;
-            let code = report(err, Some(number), &f);
-            first_code.get_or_insert(code);
-        }
+    let mut report_bad = |number: usize, f: &Failure| {
+        bad += 1;
+        let code = report(err, Some(number), f);
+        first_code.get_or_insert(code);
     };
-    for (number, line) in text_lines {
-        record(number, check_text_line(prog, line, resolver));
-    }
-    let mut words = Vec::new();
-    for (number, raw) in byte_lines {
-        record(number, check_line(prog, raw, &mut words, resolver));
+    let mut parts = Vec::new();
+    // Text (the usual case) is validated once, not line by line.
+    match std::str::from_utf8(input) {
+        Ok(text) => {
+            for (good, failed) in check_text_lines(prog, &restore_text_lines(text), resolver) {
+                for (number, f) in &failed {
+                    report_bad(*number, f);
+                }
+                parts.push(good);
+            }
+        }
+        Err(_) => {
+            let mut good = Vec::new();
+            let mut words = Vec::new();
+            for (number, raw) in restore_lines(input) {
+                match check_line(prog, raw, &mut words, resolver) {
+                    Ok(step) => good.push((number, step)),
+                    Err(f) => report_bad(number, &f),
+                }
+            }
+            parts.push(good);
+        }
     }
     match first_code {
         Some(code) => {
@@ -877,9 +911,75 @@ fn check_restore_with(
             );
             Err(code)
         }
-        None => Ok(good),
+        None => Ok(Steps { parts }),
     }
 }
+
+/// Text lines from which a restore check is shared out between threads.
+const PARALLEL_CHECK_LINES: usize = 4096;
+
+/// Most threads a restore check uses.
+const MAX_CHECK_THREADS: usize = 4;
+
+/// Checks restore text lines, in order. Lines are independent of each
+/// other, so a large input is cut into contiguous parts checked by one
+/// thread each (as many as the machine has CPUs, at most
+/// [`MAX_CHECK_THREADS`]), and the results are joined in line order, so
+/// every error is still reported in order. The check is a quarter of a
+/// large restore's time, and the requests cannot go out before it ends
+/// (nothing is sent when a line is bad): measured under qemu with 2 CPUs,
+/// docs/performance.md run F.
+fn check_text_lines(
+    prog: &str,
+    lines: &[(usize, &str)],
+    resolver: &dyn Resolver,
+) -> Vec<CheckedPart> {
+    let check_part = |part: &[(usize, &str)]| -> CheckedPart {
+        let mut good = Vec::with_capacity(part.len());
+        let mut failed = Vec::new();
+        for &(number, line) in part {
+            match check_text_line(prog, line, resolver) {
+                Ok(step) => good.push((number, step)),
+                Err(f) => failed.push((number, f)),
+            }
+        }
+        (good, failed)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_CHECK_THREADS);
+    if threads < 2 || lines.len() < PARALLEL_CHECK_LINES {
+        return vec![check_part(lines)];
+    }
+    let per = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut parts = lines.chunks(per);
+        let mine = parts.next().unwrap_or(&[]);
+        // A part whose thread cannot be started is checked here instead.
+        let spawned: Vec<_> = parts
+            .map(|part| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || check_part(part))
+                    .map_err(|_| part)
+            })
+            .collect();
+        let mut all = vec![check_part(mine)];
+        for s in spawned {
+            all.push(match s {
+                Ok(handle) => match handle.join() {
+                    Ok(checked) => checked,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(part) => check_part(part),
+            });
+        }
+        all
+    })
+}
+
+/// The good lines of a part of a restore (number and step) and its bad
+/// ones (number and failure), each in line order.
+type CheckedPart = (Vec<(usize, Step)>, Vec<(usize, Failure)>);
 
 /// Checks restore input exactly as `-R` and `ipvsadm-restore` do before
 /// applying anything, with names looked up by `resolver`, and returns each
@@ -1044,7 +1144,7 @@ fn one_by_one() -> bool {
 fn apply_restore(
     prog: &str,
     session: &mut Session,
-    steps: Vec<(usize, Step)>,
+    steps: Steps,
     batching: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -1550,11 +1650,16 @@ mod tests {
 
     #[test]
     fn large_input_is_checked_in_order() {
+        // Large enough to be shared out between threads (on a machine
+        // with several CPUs), with bad lines in every part.
+        let lines = 3 * PARALLEL_CHECK_LINES;
         let mut input = String::new();
-        for i in 0..3000 {
+        for i in 0..lines {
             match i {
                 9 => input.push_str("-A -t 10.0.0.1:80 -w 5\n"),
                 2499 => input.push_str("-a -t 10.0.0.1:80 -r 10.1.0.1 -w x\n"),
+                6000 => input.push_str("-A -t 10.0.0.1:80 -s\n"),
+                12_287 => input.push_str("-A -t 10.0.0.1:80 -w 7\n"),
                 _ => input.push_str(&format!("-A -t 10.0.{}.{}:80\n", i / 250, i % 250 + 1)),
             }
         }
@@ -1567,21 +1672,29 @@ mod tests {
             String::from_utf8(err).unwrap(),
             "line 10: Illegal 'weight' option with the 'add-service' command\n\
              line 2500: illegal weight specified\n\
-             ipvsadm: restore: 2 bad lines, nothing applied\n"
+             line 6001: -s: missing argument\n\
+             line 12288: Illegal 'weight' option with the 'add-service' command\n\
+             ipvsadm: restore: 4 bad lines, nothing applied\n"
         );
-        let good = input.replace("-w 5", "").replace("-w x", "");
+        let good = input
+            .replace(" -w 5", "")
+            .replace(" -w x", "")
+            .replace(" -s\n", "\n")
+            .replace(" -w 7", "");
         let mut err = Vec::new();
         let steps = check_restore("ipvsadm", good.as_bytes(), &mut err)
             .ok()
             .unwrap();
-        assert_eq!(steps.len(), 3000);
+        assert_eq!(steps.len(), lines);
         assert!(steps.iter().enumerate().all(|(i, (n, _))| *n == i + 1));
-        match steps.get(2998) {
+        match steps.iter().nth(10_998) {
             Some((_, Step::Write(Request::AddService(s), Op::AddService))) => {
-                assert_eq!(s.key, write_key("10.0.11.249"));
+                assert_eq!(s.key, write_key("10.0.43.249"));
             }
-            _ => panic!("line 2999 is not the service it should be"),
+            _ => panic!("line 10999 is not the service it should be"),
         }
+        let numbers: Vec<usize> = steps.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(numbers, (1..=lines).collect::<Vec<_>>());
     }
 
     fn write_key(addr: &str) -> ServiceKey {

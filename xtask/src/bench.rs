@@ -418,6 +418,7 @@ impl Guest {
             }
         }
         self.ns = name;
+        settle();
         Ok(())
     }
 
@@ -521,6 +522,40 @@ impl Guest {
             ));
         }
         same
+    }
+}
+
+/// Waits (at most 10 s) until the guest's CPUs have been idle for a
+/// tenth of a second. Deleting a namespace that holds thousands of IPVS
+/// entries leaves the kernel freeing them in the background for a while;
+/// a measurement started meanwhile shares the CPUs with that clean-up, and
+/// whichever tool ran then looked slower (restore samples of the same
+/// tool varied by half under qemu before this wait).
+fn settle() {
+    // Busy and total jiffies of all CPUs, from the first line of /proc/stat.
+    fn jiffies() -> Option<(u64, u64)> {
+        let stat = fs::read_to_string("/proc/stat").ok()?;
+        let cpu = stat.lines().next()?;
+        let v: Vec<u64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let total: u64 = v.iter().sum();
+        // idle and iowait are the fourth and fifth values.
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        Some((total - idle, total))
+    }
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let Some((b0, t0)) = jiffies() else { return };
+        std::thread::sleep(Duration::from_millis(100));
+        let Some((b1, t1)) = jiffies() else { return };
+        let (busy, total) = (b1.saturating_sub(b0), t1.saturating_sub(t0));
+        // At most one busy jiffy in the window: this helper waking up.
+        if total > 0 && busy * 20 <= total {
+            return;
+        }
     }
 }
 
