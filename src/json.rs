@@ -580,7 +580,7 @@ impl TryFrom<&IpvsInfo> for Info {
 
 impl From<&Dest> for DestJson {
     fn from(d: &Dest) -> DestJson {
-        let (stats, rates) = split_stats(d.stats);
+        let (stats, rates) = split_stats(d.stats.as_deref().copied());
         DestJson {
             address: d.addr,
             port: d.port,
@@ -619,7 +619,7 @@ impl TryFrom<&DestJson> for Dest {
             active_conns: d.active_conns,
             inact_conns: d.inactive_conns,
             persist_conns: d.persistent_conns,
-            stats: join_stats(&d.stats, &d.rates)?,
+            stats: join_stats(&d.stats, &d.rates)?.map(Box::new),
         })
     }
 }
@@ -636,7 +636,7 @@ impl From<&ServiceEntry> for ServiceJson {
             } => (Some(protocol_word(protocol)), Some(addr), Some(port), None),
             ServiceKey::Fwmark { mark, .. } => (None, None, None, Some(mark)),
         };
-        let (stats, rates) = split_stats(s.stats);
+        let (stats, rates) = split_stats(s.stats.as_deref().copied());
         ServiceJson {
             family: family_word(family),
             protocol,
@@ -687,7 +687,7 @@ impl TryFrom<&ServiceJson> for ServiceEntry {
             flags: flags_of(&j.flags, &SVC_FLAG_WORDS, "service flag")?,
             timeout: j.timeout,
             netmask: netmask_of(family, &j.netmask)?,
-            stats: join_stats(&j.stats, &j.rates)?,
+            stats: join_stats(&j.stats, &j.rates)?.map(Box::new),
         };
         let dests = j
             .destinations
@@ -887,7 +887,7 @@ mod tests {
         web.flags = svc_flags::PERSISTENT | svc_flags::HASHED | svc_flags::SCHED2 | 0x100;
         web.timeout = 360;
         web.netmask = 0xffff_ff00;
-        web.stats = Some(stats(1 << 40));
+        web.stats = Some(Box::new(stats(1 << 40)));
         let mut d1 = Dest::new("10.0.1.1".parse().unwrap(), 80);
         d1.fwd = FwdMethod::Masq;
         d1.weight = 7;
@@ -896,13 +896,13 @@ mod tests {
         d1.active_conns = 3;
         d1.inact_conns = 4;
         d1.persist_conns = 5;
-        d1.stats = Some(stats(12));
+        d1.stats = Some(Box::new(stats(12)));
         let mut d2 = Dest::new("2001:db8::1".parse().unwrap(), 80);
         d2.fwd = FwdMethod::Tunnel;
         d2.tun_type = TunType::Gue;
         d2.tun_port = 6080;
         d2.tun_flags = tun_flags::CSUM | tun_flags::REMCSUM;
-        d2.stats = Some(Stats::default());
+        d2.stats = Some(Box::new(Stats::default()));
         let mut d3 = Dest::new("10.0.1.3".parse().unwrap(), 80);
         d3.fwd = FwdMethod::Other(9);
         d3.tun_type = TunType::Other(7);

@@ -380,13 +380,13 @@ pub(crate) mod sim {
             }
             let stored = |s: &Service| Service {
                 flags: s.flags | svc_flags::HASHED,
-                stats: Some(Stats::default()),
+                stats: Some(Box::new(Stats::default())),
                 ..s.clone()
             };
             let known = |s: &Service, scheds: &[&str]| scheds.contains(&s.scheduler.as_str());
             let busy = |d: &Dest| Dest {
                 active_conns: 3,
-                stats: Some(Stats::default()),
+                stats: Some(Box::new(Stats::default())),
                 ..d.clone()
             };
             match req {

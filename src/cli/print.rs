@@ -527,7 +527,7 @@ fn service_line(
 ) {
     let start = out.len();
     push_svc_name(out, svc, opts.numeric, res);
-    let stats = svc.stats.unwrap_or_default();
+    let stats = svc.stats.as_deref().copied().unwrap_or_default();
     match mode {
         Mode::Stats => {
             pad_from(out, start, 33);
@@ -583,7 +583,7 @@ fn dest_line(
 ) {
     out.extend_from_slice(b"  -> ");
     push_dest_name(out, svc, dest, opts.numeric, res);
-    let s: Stats = dest.stats.unwrap_or_default();
+    let s: Stats = dest.stats.as_deref().copied().unwrap_or_default();
     let weight = Digits::signed(i64::from(dest.weight));
     match mode {
         Mode::Default => {
@@ -1281,22 +1281,22 @@ FWM  43 IPv6 lc
             service: addr_svc(Protocol::Tcp, v4(192, 168, 0, 10), 80, "rr"),
             dests: vec![dest(v4(10, 0, 0, 1), 80, FwdMethod::Route, 1)],
         }];
-        table[0].service.stats = Some(Stats {
+        table[0].service.stats = Some(Box::new(Stats {
             cps: 5,
             inpps: 100_000_000,
             outpps: 7,
             inbps: 1_000_000_000,
             outbps: 9,
             ..Stats::default()
-        });
-        table[0].dests[0].stats = Some(Stats {
+        }));
+        table[0].dests[0].stats = Some(Box::new(Stats {
             cps: 1,
             inpps: 123_456_789_012,
             outpps: 3,
             inbps: 100_000_000,
             outbps: 4,
             ..Stats::default()
-        });
+        }));
         let opts = ListOptions {
             numeric: true,
             rate: true,
@@ -1695,10 +1695,10 @@ TCP  192.168.0.10:80                     5  100000K        7    1000M        9
     #[test]
     fn policy_9_full_64_bit_dest_counters() {
         let mut d = dest(v4(10, 0, 0, 1), 80, FwdMethod::Route, 1);
-        d.stats = Some(Stats {
+        d.stats = Some(Box::new(Stats {
             conns: 99_999_999_999,
             ..Stats::default()
-        });
+        }));
         let table = vec![ServiceEntry {
             service: addr_svc(Protocol::Tcp, v4(192, 168, 0, 10), 80, "rr"),
             dests: vec![d],

@@ -476,11 +476,7 @@ impl Listed {
             netmask: s.netmask,
             scheduler: s.scheduler.into_boxed_str(),
             pe: s.pe.map(String::into_boxed_str),
-            stats: if keep_stats {
-                s.stats.map(Box::new)
-            } else {
-                None
-            },
+            stats: if keep_stats { s.stats } else { None },
         }
     }
 
@@ -492,7 +488,7 @@ impl Listed {
             flags: self.flags,
             timeout: self.timeout,
             netmask: self.netmask,
-            stats: self.stats.map(|b| *b),
+            stats: self.stats,
         }
     }
 }
@@ -1804,10 +1800,10 @@ mod tests {
         s.flags = 0x19;
         s.timeout = 300;
         s.netmask = 0xffff_ff00;
-        s.stats = Some(Stats {
+        s.stats = Some(Box::new(Stats {
             conns: 5,
             ..Stats::default()
-        });
+        }));
         assert_eq!(Listed::new(s.clone(), true).into_service(), s);
         let without = Listed::new(s.clone(), false).into_service();
         assert_eq!(without.stats, None);
@@ -1831,11 +1827,11 @@ mod tests {
             };
             let mut service = Service::new(key);
             service.scheduler = if n % 3 == 0 { "rr" } else { "wlc" }.into();
-            service.stats = Some(Stats {
+            service.stats = Some(Box::new(Stats {
                 conns: u64::from(n) * 1_000_003,
                 inbytes: u64::from(n) << 33,
                 ..Stats::default()
-            });
+            }));
             let dests = (0..n % 5)
                 .rev()
                 .map(|d| {
@@ -1843,10 +1839,10 @@ mod tests {
                     dest.fwd = FwdMethod::Masq;
                     dest.weight = d as i32;
                     dest.active_conns = n;
-                    dest.stats = Some(Stats {
+                    dest.stats = Some(Box::new(Stats {
                         inpkts: u64::from(d) * 77,
                         ..Stats::default()
-                    });
+                    }));
                     dest
                 })
                 .collect();

@@ -745,7 +745,7 @@ pub fn decode_service_nest(nest: &[u8]) -> Result<Service, DecodeError> {
         flags,
         timeout,
         netmask,
-        stats,
+        stats: stats.map(Box::new),
     })
 }
 
@@ -780,7 +780,7 @@ pub fn decode_dest_nest(nest: &[u8], service_family: Family) -> Result<Dest, Dec
         active_conns: t.u32(DestAttr::ActiveConns)?,
         inact_conns: t.u32(DestAttr::InactConns)?,
         persist_conns: t.u32(DestAttr::PersistConns)?,
-        stats: stats_of(&t, DestAttr::Stats, DestAttr::Stats64)?,
+        stats: stats_of(&t, DestAttr::Stats, DestAttr::Stats64)?.map(Box::new),
     })
 }
 
@@ -1426,7 +1426,7 @@ mod tests {
     #[test]
     fn service_reply_round_trip() {
         for mut s in [tcp_service(), fwmark6_service()] {
-            s.stats = Some(big_stats());
+            s.stats = Some(Box::new(big_stats()));
             s.flags |= svc_flags::HASHED;
             let mut buf = Vec::new();
             encode_service_reply(&mut buf, &H, &s).unwrap();
@@ -1577,7 +1577,7 @@ mod tests {
         d.inact_conns = 2;
         d.persist_conns = 3;
         d.weight = -1;
-        d.stats = Some(big_stats());
+        d.stats = Some(Box::new(big_stats()));
         let mut buf = Vec::new();
         encode_dest_reply(&mut buf, &H, &d).unwrap();
         let g = single_data(&buf);
@@ -1701,9 +1701,9 @@ mod tests {
     #[test]
     fn truncation_and_corruption_never_panic() {
         let mut s = tcp_service();
-        s.stats = Some(big_stats());
+        s.stats = Some(Box::new(big_stats()));
         let mut d = dest();
-        d.stats = Some(big_stats());
+        d.stats = Some(Box::new(big_stats()));
         let mut buf = Vec::new();
         encode_service_reply(&mut buf, &H, &s).unwrap();
         encode_dest_reply(&mut buf, &H, &d).unwrap();
