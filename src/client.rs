@@ -35,7 +35,7 @@
 use std::fmt;
 use std::io;
 
-use crate::model::{Daemon, Dest, Info, Service, Timeouts};
+use crate::model::{Daemon, Dest, Info, Service, ServiceKey, Timeouts};
 use crate::wire::ipvs::{self, IpvsRequest};
 use crate::wire::netlink::{
     decode_family_id, encode_get_family, messages, Body, GenlMsg, NLM_F_ACK, NLM_F_DUMP_INTR,
@@ -684,6 +684,21 @@ impl Client {
             |(key, _)| Some(*key),
         )?;
         Ok(all.into_iter().map(|(_, t)| t).collect())
+    }
+
+    /// As [`Client::services_with`], for a `T` that keeps the service's
+    /// key, which `key` gives back: nothing else is held per service.
+    pub fn services_keyed<T>(
+        &mut self,
+        f: impl FnMut(Service) -> T,
+        key: impl Fn(&T) -> ServiceKey,
+    ) -> Result<Vec<T>> {
+        let mut f = f;
+        self.dump_keyed(
+            IpvsRequest::GetServices,
+            |a| ipvs::decode_service(a).map(&mut f),
+            |t| Some(key(t)),
+        )
     }
 
     /// The kernel's current version of one service, found by its key

@@ -454,27 +454,37 @@ fn with_dests(client: &mut Client, service: Service) -> Result<ServiceEntry, Fai
 
 /// A service held while a whole-table listing or save waits for its turn:
 /// what the printers need of it, in less memory than a [`Service`] (no
-/// counters unless they are shown, no spare string capacity). A listing
-/// holds every service at once, as ipvsadm does, but only one service's
-/// destinations at a time.
+/// counters unless they are shown, the scheduler's name shared with the
+/// services before that use the same one). A listing holds every service
+/// at once, as ipvsadm does, but only one service's destinations at a
+/// time; its peak memory is a benchmark target (docs/performance.md).
 struct Listed {
     key: ServiceKey,
     flags: u32,
     timeout: u32,
     netmask: u32,
-    scheduler: Box<str>,
+    scheduler: std::sync::Arc<str>,
     pe: Option<Box<str>>,
     stats: Option<Box<Stats>>,
 }
 
 impl Listed {
-    fn new(s: Service, keep_stats: bool) -> Listed {
+    /// `names` holds the scheduler names seen so far, to share.
+    fn new(s: Service, keep_stats: bool, names: &mut Vec<std::sync::Arc<str>>) -> Listed {
+        let scheduler = match names.iter().find(|n| &***n == s.scheduler.as_str()) {
+            Some(n) => n.clone(),
+            None => {
+                let n: std::sync::Arc<str> = s.scheduler.into();
+                names.push(n.clone());
+                n
+            }
+        };
         Listed {
             key: s.key,
             flags: s.flags,
             timeout: s.timeout,
             netmask: s.netmask,
-            scheduler: s.scheduler.into_boxed_str(),
+            scheduler,
             pe: s.pe.map(String::into_boxed_str),
             stats: if keep_stats { s.stats } else { None },
         }
@@ -483,7 +493,7 @@ impl Listed {
     fn into_service(self) -> Service {
         Service {
             key: self.key,
-            scheduler: self.scheduler.into_string(),
+            scheduler: self.scheduler.to_string(),
             pe: self.pe.map(str::into_string),
             flags: self.flags,
             timeout: self.timeout,
@@ -527,8 +537,9 @@ fn listed_services(
     keep_stats: bool,
     nosort: bool,
 ) -> Result<Vec<Listed>, Failure> {
+    let mut names = Vec::new();
     let mut rows = client
-        .services_with(|s| Listed::new(s, keep_stats))
+        .services_keyed(|s| Listed::new(s, keep_stats, &mut names), |r| r.key)
         // Policy (§6 item 18): ipvsadm's netlink dump forgets to name the
         // operation, so ESRCH would read "No such process"; it reads as
         // the other service lookups do.
@@ -1781,7 +1792,7 @@ mod tests {
         print::sort_entries(&mut entries);
         let mut ours: Vec<Listed> = keys
             .iter()
-            .map(|k| Listed::new(Service::new(*k), false))
+            .map(|k| Listed::new(Service::new(*k), false, &mut Vec::new()))
             .collect();
         ours.sort_by_key(|r| listing_order(&r.key));
         let a: Vec<ServiceKey> = entries.iter().map(|e| e.service.key).collect();
@@ -1804,8 +1815,10 @@ mod tests {
             conns: 5,
             ..Stats::default()
         }));
-        assert_eq!(Listed::new(s.clone(), true).into_service(), s);
-        let without = Listed::new(s.clone(), false).into_service();
+        let mut names = Vec::new();
+        assert_eq!(Listed::new(s.clone(), true, &mut names).into_service(), s);
+        let without = Listed::new(s.clone(), false, &mut names).into_service();
+        assert_eq!(names.len(), 1, "one name, shared");
         assert_eq!(without.stats, None);
         assert_eq!(Service { stats: None, ..s }, without);
     }
