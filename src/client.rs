@@ -57,9 +57,9 @@ pub const MAX_DUMP_ATTEMPTS: u32 = 40;
 /// has ever received into (capped at 32 KiB), and never below
 /// `NLMSG_GOODSIZE`, which is a page less the kernel's bookkeeping, for
 /// pages of up to 8 KiB; other replies are at most `NLMSG_GOODSIZE`. So
-/// this size always holds a whole datagram, and it is also the smallest
-/// that does: every part of every dump is a buffer the kernel allocates
-/// at that size, and a listing of 2,000 services makes 4,000 of them.
+/// this size always holds a whole datagram, and keeps every part of every
+/// dump (a listing of 2,000 services makes 4,000) in a buffer of at most
+/// a page.
 /// Under qemu the destination dumps of 2,000 services, done by hand on a
 /// bare socket, took 355 ms with 4 KiB, 444 ms with 8 KiB and 626 ms with
 /// 16 KiB on Linux 6.1, and 250, 457 and 641 ms on 6.12
@@ -678,11 +678,7 @@ impl Client {
     /// dropped. Like [`Client::services`], a dump that reports a service
     /// twice is redone.
     pub fn services_with<T>(&mut self, mut f: impl FnMut(Service) -> T) -> Result<Vec<T>> {
-        let all = self.dump_keyed(
-            IpvsRequest::GetServices,
-            |a| ipvs::decode_service(a).map(|s| (s.key, f(s))),
-            |(key, _)| Some(*key),
-        )?;
+        let all = self.services_keyed(|s| (s.key, f(s)), |(key, _)| *key)?;
         Ok(all.into_iter().map(|(_, t)| t).collect())
     }
 
@@ -690,10 +686,9 @@ impl Client {
     /// key, which `key` gives back: nothing else is held per service.
     pub fn services_keyed<T>(
         &mut self,
-        f: impl FnMut(Service) -> T,
+        mut f: impl FnMut(Service) -> T,
         key: impl Fn(&T) -> ServiceKey,
     ) -> Result<Vec<T>> {
-        let mut f = f;
         self.dump_keyed(
             IpvsRequest::GetServices,
             |a| ipvs::decode_service(a).map(&mut f),

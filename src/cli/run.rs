@@ -768,7 +768,9 @@ pub(crate) enum Step {
     /// A table write: sent in a batch with its neighbours.
     Write(Request, Op),
     /// Anything else (listing, save, help, version): run on its own.
-    Run(Invocation),
+    /// Boxed: such lines are rare, and the list of steps of a large
+    /// restore is as wide as its widest variant.
+    Run(Box<Invocation>),
 }
 
 /// Parses one restore line as a separate command line. `words` is
@@ -1132,7 +1134,7 @@ fn into_step(inv: Invocation) -> Step {
             daemon: Some(d),
             ..
         } => (Request::StopDaemon(d), Op::StopDaemon),
-        other => return Step::Run(other),
+        other => return Step::Run(Box::new(other)),
     };
     Step::Write(req, op)
 }
