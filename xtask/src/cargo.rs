@@ -27,6 +27,9 @@ pub struct HostTests {
 pub fn host_tests(root: &Path) -> Result<HostTests> {
     let mut child = cargo(root)
         .args(["test", "--workspace"])
+        // The preflight (hostdeps) installed every tool the host tests use,
+        // so a missing one is a failure here, as in CI, never a skip.
+        .env("CI", "1")
         .stdout(Stdio::piped())
         .spawn()
         .context("running cargo test")?;

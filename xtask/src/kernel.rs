@@ -65,26 +65,36 @@ pub fn prepare(flavor: Flavor, cache: &Path) -> Result<Kernel> {
     let kernels = cache.join("kernels");
     fs::create_dir_all(&kernels)?;
     let remembered = kernels.join(format!("{}.package", flavor.label));
-    let package = match resolve_package(flavor.meta) {
+    let package = match resolve_fresh(flavor.meta) {
         Ok(p) => {
             fs::write(&remembered, format!("{p}\n"))?;
             p
         }
-        Err(e) => {
-            // Without package lists (offline), fall back to the last resolution.
-            let p = fs::read_to_string(&remembered)
-                .map(|s| s.trim().to_string())
-                .map_err(|_| e)
-                .context("no cached kernel to fall back to")?;
-            eprintln!("note: using cached {p} ({} did not resolve)", flavor.meta);
-            p
-        }
+        Err(e) => match fs::read_to_string(&remembered) {
+            // Offline or a renamed package: the last resolution still boots.
+            Ok(p) if kernels.join(p.trim()).join(".ready").exists() => {
+                let p = p.trim().to_string();
+                eprintln!(
+                    "note: using the cached {p}: {} did not resolve ({e:#})",
+                    flavor.meta
+                );
+                p
+            }
+            _ => bail!("{}", unresolved_message(flavor, &e)),
+        },
     };
     let dir = kernels.join(&package);
     let root = dir.join("root");
     let ready = dir.join(".ready");
     if !ready.exists() {
-        let deb = download(&package, &cache.join("debs"))?;
+        let deb = download(&package, &cache.join("debs")).map_err(|e| {
+            anyhow::anyhow!(
+                "could not download the kernel package {package} (kernel {}): {e:#}\n\
+                 try: apt-get update, then check that this host reaches Debian's archive \
+                 (apt-get download {package}); or boot the other kernel with --kernel",
+                flavor.label
+            )
+        })?;
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
@@ -106,6 +116,39 @@ pub fn prepare(flavor: Flavor, cache: &Path) -> Result<Kernel> {
         vmlinuz,
         dir,
     })
+}
+
+/// [`resolve_package`], refreshing apt's lists once (as root) when they do
+/// not know the meta package: on a fresh machine they are old or absent.
+fn resolve_fresh(meta: &str) -> Result<String> {
+    // Old lists may name a build the archive no longer has.
+    if crate::hostdeps::can_install() && crate::hostdeps::lists_need_update(&[meta]) {
+        crate::hostdeps::apt_update()?;
+    }
+    match resolve_package(meta) {
+        Ok(p) => Ok(p),
+        Err(first) if crate::hostdeps::can_install() => {
+            eprintln!("note: {first:#}");
+            crate::hostdeps::apt_update()?;
+            resolve_package(meta)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What to say when a kernel can be neither resolved nor found in the cache.
+fn unresolved_message(flavor: Flavor, e: &anyhow::Error) -> String {
+    format!(
+        "cannot find the kernel package for kernel {label}: apt does not resolve {meta} \
+         and no earlier download is cached in target/testbed/kernels.\n\
+         apt said: {e:#}\n\
+         try: apt-get update (as root), and check that apt's sources include Debian 12's \
+         bookworm, bookworm-updates and bookworm-security suites (the 6.12 kernel comes from \
+         bookworm-security); without network, copy target/testbed from a machine that has run \
+         `cargo xtask fetch`, or pick the other kernel with --kernel",
+        label = flavor.label,
+        meta = flavor.meta,
+    )
 }
 
 /// Asks apt which versioned image package the meta package depends on.

@@ -12,7 +12,9 @@ mod cargo;
 mod codegen;
 mod demo;
 mod diff;
+mod fresh;
 mod fuzz;
+mod hostdeps;
 mod initramfs;
 mod kernel;
 mod layout;
@@ -57,6 +59,14 @@ usage:
                                         contents and install it into a
                                         scratch root)
   cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
+  cargo xtask deps                      the host packages each command needs
+                                        (every command installs its own when
+                                        run as root with apt)
+  cargo xtask fresh-machine [--command CMD] [--keep]
+                                        run CMD (default `cargo xtask demo`)
+                                        in a fresh clone inside a throwaway
+                                        Debian 12 minbase root with only git
+                                        and Rust (docs/testing.md)
   cargo xtask capture-wire [--kernel 6.1|6.12] [--out DIR] [FILTER]
                                         record the reference ipvsadm's netlink
                                         traffic (strace in the VM) as wire
@@ -96,7 +106,12 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // What the preflight could not provide: nothing was started.
+            if e.downcast_ref::<hostdeps::Missing>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -170,6 +185,11 @@ fn real_main() -> Result<bool> {
             if opts.kernels.is_empty() {
                 opts.kernels = kernel::FLAVORS.to_vec();
             }
+            let mut jobs = vec![hostdeps::Job::Kernel, hostdeps::Job::Vm];
+            if opts.host {
+                jobs.push(hostdeps::Job::HostTests);
+            }
+            hostdeps::ensure("test", &jobs)?;
             suite::test(&opts)
         }
         "vm" => {
@@ -191,6 +211,7 @@ fn real_main() -> Result<bool> {
                     other => bail!("unexpected argument {other}\n\n{USAGE}"),
                 }
             }
+            hostdeps::ensure("vm", &[hostdeps::Job::Kernel, hostdeps::Job::Vm])?;
             suite::vm(&opts)
         }
         "demo" => {
@@ -209,6 +230,7 @@ fn real_main() -> Result<bool> {
                     other => bail!("unexpected argument {other}\n\n{USAGE}"),
                 }
             }
+            hostdeps::ensure("demo", &[hostdeps::Job::Kernel, hostdeps::Job::Vm])?;
             demo::run(&opts)
         }
         "codegen" => {
@@ -229,6 +251,7 @@ fn real_main() -> Result<bool> {
                     other => bail!("unexpected argument {other}\n\n{USAGE}"),
                 }
             }
+            hostdeps::ensure("package", &[hostdeps::Job::Package])?;
             package::run(&suite::workspace_root(), check)
         }
         "fetch" => {
@@ -242,6 +265,7 @@ fn real_main() -> Result<bool> {
             if kernels.is_empty() {
                 kernels = kernel::FLAVORS.to_vec();
             }
+            hostdeps::ensure("fetch", &[hostdeps::Job::Kernel])?;
             let cache = suite::workspace_root().join("target/testbed");
             for f in kernels {
                 let k = kernel::prepare(f, &cache)?;
@@ -278,6 +302,22 @@ fn real_main() -> Result<bool> {
             }
             fuzz::run(&suite::workspace_root(), &opts)
         }
+        "deps" => Ok(hostdeps::print_table()),
+        "fresh-machine" => {
+            let mut opts = fresh::FreshOptions {
+                command: "cargo xtask demo".into(),
+                keep: false,
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--command" => opts.command = value(&mut args, &a)?,
+                    "--keep" => opts.keep = true,
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            hostdeps::ensure("fresh-machine", &[hostdeps::Job::FreshRoot])?;
+            fresh::run_fresh(&suite::workspace_root(), &opts)
+        }
         "fuzz-seeds" => fuzz::write_seeds(&suite::workspace_root()),
         "capture-wire" => {
             let mut opts = capture::CaptureOptions {
@@ -297,6 +337,14 @@ fn real_main() -> Result<bool> {
                     other => bail!("unexpected argument {other}\n\n{USAGE}"),
                 }
             }
+            hostdeps::ensure(
+                "capture-wire",
+                &[
+                    hostdeps::Job::Kernel,
+                    hostdeps::Job::Vm,
+                    hostdeps::Job::Capture,
+                ],
+            )?;
             capture::run(&opts)
         }
         "bench" => {
@@ -328,6 +376,7 @@ fn real_main() -> Result<bool> {
             if opts.kernels.is_empty() {
                 opts.kernels = vec![kernel::FLAVORS[0]];
             }
+            hostdeps::ensure("bench", &[hostdeps::Job::Kernel, hostdeps::Job::Vm])?;
             bench::bench(&opts)
         }
         // The rest runs inside the VM.

@@ -1,0 +1,545 @@
+//! The host tools each xtask command needs, in one table, and the preflight
+//! that checks for them before anything is built and installs what is
+//! missing.
+//!
+//! This is the only list of host packages in the project: `cargo xtask
+//! demo`, `test`, `vm`, `bench`, `capture-wire`, `fetch`, `package` and
+//! `fresh-machine` call [`ensure`] with the jobs they do, `.ci/run` relies
+//! on them doing so, and `cargo xtask deps` prints the table for people who
+//! install by hand. A fresh Debian machine with git and Rust then needs
+//! nothing else: the preflight runs `apt-get update` when the package
+//! lists are old or do not know a package, then one `apt-get install
+//! --no-install-recommends` of exactly what is missing. Where it cannot
+//! install (not root, no apt) it stops at once with exit status 2 and the
+//! exact command to run, instead of failing halfway through a build.
+
+use std::fmt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+
+/// A group of xtask work with the same host needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Download and index a Debian kernel (`fetch`, and everything that boots).
+    Kernel,
+    /// Build an initramfs and boot it under qemu (`demo`, `vm`, `test`, `bench`).
+    Vm,
+    /// The host tests of `cargo xtask test` (man pages, completions, unit).
+    HostTests,
+    /// Record the reference's netlink traffic (`capture-wire`).
+    Capture,
+    /// Build and check the packages (`package`).
+    Package,
+    /// Make a throwaway Debian root (`fresh-machine`).
+    FreshRoot,
+}
+
+/// How to tell that a package's tool is there.
+#[derive(Clone, Copy, Debug)]
+pub enum Probe {
+    /// A command found on PATH.
+    Command(&'static str),
+    /// Any of these files exists.
+    File(&'static [&'static str]),
+}
+
+/// One Debian package the host needs.
+#[derive(Clone, Copy, Debug)]
+pub struct HostPackage {
+    /// Debian package name.
+    pub package: &'static str,
+    /// What shows it is installed.
+    pub probe: Probe,
+    /// What it is for, printed when it is installed.
+    pub why: &'static str,
+    /// The jobs that need it.
+    pub jobs: &'static [Job],
+}
+
+use Job::*;
+
+/// Every host package of the project. Essential packages (dpkg, apt,
+/// libc-bin, bash, dash, coreutils) are on every Debian system and are not
+/// listed.
+pub const PACKAGES: &[HostPackage] = &[
+    HostPackage {
+        package: "kmod",
+        probe: Probe::Command("depmod"),
+        why: "depmod indexes the kernels' modules",
+        jobs: &[Kernel, Vm],
+    },
+    HostPackage {
+        package: "xz-utils",
+        probe: Probe::Command("xz"),
+        why: "unpacks 6.12's compressed modules",
+        jobs: &[Kernel, Vm],
+    },
+    HostPackage {
+        package: "qemu-system-x86",
+        probe: Probe::Command("qemu-system-x86_64"),
+        why: "boots the test kernels (software emulation)",
+        jobs: &[Vm],
+    },
+    HostPackage {
+        package: "busybox-static",
+        probe: Probe::File(&["/bin/busybox", "/usr/bin/busybox"]),
+        why: "the VM's userland",
+        jobs: &[Vm],
+    },
+    HostPackage {
+        package: "ipvsadm",
+        probe: Probe::File(&["/usr/sbin/ipvsadm", "/sbin/ipvsadm"]),
+        why: "the reference ipvsadm 1.31, copied into the VM",
+        jobs: &[Vm, HostTests],
+    },
+    HostPackage {
+        package: "iproute2",
+        probe: Probe::File(&["/sbin/ip", "/bin/ip", "/usr/sbin/ip", "/usr/bin/ip"]),
+        why: "`ip netns` inside the VM",
+        jobs: &[Vm],
+    },
+    HostPackage {
+        package: "netbase",
+        probe: Probe::File(&["/etc/services"]),
+        why: "/etc/services, for port names in the VM",
+        jobs: &[Vm],
+    },
+    HostPackage {
+        package: "strace",
+        probe: Probe::Command("strace"),
+        why: "records the reference's netlink traffic in the VM",
+        jobs: &[Capture],
+    },
+    HostPackage {
+        package: "cpio",
+        probe: Probe::Command("cpio"),
+        why: "reads back the initramfs in a unit test",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "mandoc",
+        probe: Probe::Command("mandoc"),
+        why: "lints the man pages",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "man-db",
+        probe: Probe::Command("man"),
+        why: "renders the man pages",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "groff-base",
+        probe: Probe::Command("groff"),
+        why: "man's formatter",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "bash-completion",
+        probe: Probe::File(&["/usr/share/bash-completion/bash_completion"]),
+        why: "drives the bash completion",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "zsh",
+        probe: Probe::Command("zsh"),
+        why: "drives the zsh completion",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "fish",
+        probe: Probe::Command("fish"),
+        why: "drives the fish completion",
+        jobs: &[HostTests],
+    },
+    HostPackage {
+        package: "systemd",
+        probe: Probe::Command("systemd-analyze"),
+        why: "verifies the systemd units",
+        jobs: &[HostTests, Package],
+    },
+    HostPackage {
+        package: "file",
+        probe: Probe::Command("file"),
+        why: "checks the packaged binaries are static",
+        jobs: &[HostTests, Package],
+    },
+    HostPackage {
+        package: "debootstrap",
+        probe: Probe::Command("debootstrap"),
+        why: "makes the throwaway Debian 12 root",
+        jobs: &[FreshRoot],
+    },
+];
+
+/// A cargo subcommand installed with `cargo install --locked`.
+#[derive(Clone, Copy, Debug)]
+pub struct CargoTool {
+    /// The crate to install.
+    pub krate: &'static str,
+    /// The binary that shows it is installed.
+    pub binary: &'static str,
+    /// What it is for.
+    pub why: &'static str,
+    /// The jobs that need it.
+    pub jobs: &'static [Job],
+}
+
+/// Cargo tools the jobs need.
+pub const CARGO_TOOLS: &[CargoTool] = &[CargoTool {
+    krate: "cargo-deb",
+    binary: "cargo-deb",
+    why: "builds the Debian package",
+    jobs: &[Package],
+}];
+
+/// The preflight could not provide what a job needs and nothing was
+/// started: the xtask exits with status 2.
+#[derive(Debug)]
+pub struct Missing {
+    /// The whole message, with the command to run.
+    pub message: String,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Missing {}
+
+fn on_path(cmd: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    // Root's tools in sbin are found even when PATH lacks it (as under sudo).
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(Into::into))
+        .any(|d| {
+            let p = d.join(cmd);
+            p.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+        })
+}
+
+impl Probe {
+    fn present(self) -> bool {
+        match self {
+            Probe::Command(c) => on_path(c),
+            Probe::File(paths) => paths.iter().any(|p| Path::new(p).exists()),
+        }
+    }
+}
+
+/// The packages `jobs` need, each once, in table order.
+pub fn needed(jobs: &[Job]) -> Vec<&'static HostPackage> {
+    PACKAGES
+        .iter()
+        .filter(|p| p.jobs.iter().any(|j| jobs.contains(j)))
+        .collect()
+}
+
+/// The packages `jobs` need that are not installed.
+pub fn missing(jobs: &[Job]) -> Vec<&'static HostPackage> {
+    needed(jobs)
+        .into_iter()
+        .filter(|p| !p.probe.present())
+        .collect()
+}
+
+fn is_root() -> bool {
+    // The effective uid is what apt and dpkg look at.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The apt-get command line that installs `packages`.
+pub fn install_command(packages: &[&str], sudo: bool) -> String {
+    let s = if sudo { "sudo " } else { "" };
+    format!(
+        "{s}apt-get update && {s}apt-get install --no-install-recommends {}",
+        packages.join(" ")
+    )
+}
+
+const LISTS: &str = "/var/lib/apt/lists";
+/// Package lists older than this are refreshed before an install.
+const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// The age of the newest package list, or None when there is none.
+fn lists_age() -> Option<Duration> {
+    let newest = std::fs::read_dir(LISTS)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.ends_with("_Packages") || n.contains("_Packages.") || n.ends_with("Release")
+        })
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()?;
+    SystemTime::now().duration_since(newest).ok()
+}
+
+/// Whether apt knows an installable version of `package`.
+fn has_candidate(package: &str) -> bool {
+    Command::new("apt-cache")
+        .args(["policy", package])
+        .output()
+        .ok()
+        .is_some_and(|o| {
+            let t = String::from_utf8_lossy(&o.stdout);
+            t.lines().any(|l| {
+                l.trim()
+                    .strip_prefix("Candidate:")
+                    .is_some_and(|c| c.trim() != "(none)")
+            })
+        })
+}
+
+/// Runs `apt-get update`, echoing nothing but failures.
+pub fn apt_update() -> Result<()> {
+    eprintln!("xtask: apt-get update (the package lists are old or lack a package)");
+    let out = Command::new("apt-get")
+        .args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .output()
+        .context("running apt-get update")?;
+    if !out.status.success() {
+        bail!(
+            "apt-get update failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Whether apt lists should be refreshed before using them: none, old, or
+/// missing one of `packages`.
+pub fn lists_need_update(packages: &[&str]) -> bool {
+    match lists_age() {
+        None => true,
+        Some(age) if age > LISTS_MAX_AGE => true,
+        Some(_) => packages.iter().any(|p| !has_candidate(p)),
+    }
+}
+
+/// Whether this process may install packages: root with apt-get.
+pub fn can_install() -> bool {
+    is_root() && on_path("apt-get")
+}
+
+/// Checks that every host package and cargo tool `jobs` need is there,
+/// installing the missing ones when it can. `what` names the command for
+/// the messages. Returns a [`Missing`] error (exit status 2) when it cannot.
+pub fn ensure(what: &str, jobs: &[Job]) -> Result<()> {
+    let lacking = missing(jobs);
+    if !lacking.is_empty() {
+        let names: Vec<&str> = lacking.iter().map(|p| p.package).collect();
+        if !on_path("apt-get") {
+            let list: Vec<String> = lacking
+                .iter()
+                .map(|p| format!("  {} ({})", p.package, p.why))
+                .collect();
+            return Err(Missing {
+                message: format!(
+                    "cargo xtask {what} needs these Debian packages, and this host has no apt-get \
+                     to install them (the test bed downloads Debian kernels with apt, so it needs a \
+                     Debian or Ubuntu host):\n{}",
+                    list.join("\n")
+                ),
+            }
+            .into());
+        }
+        if !is_root() {
+            return Err(Missing {
+                message: format!(
+                    "cargo xtask {what} needs {} (not installed); installing needs root. Run:\n  {}\nthen run this command again",
+                    names.join(", "),
+                    install_command(&names, true)
+                ),
+            }
+            .into());
+        }
+        let whys: Vec<String> = lacking
+            .iter()
+            .map(|p| format!("{}: {}", p.package, p.why))
+            .collect();
+        eprintln!("xtask: installing {}", whys.join("; "));
+        let started = Instant::now();
+        if lists_need_update(&names) {
+            apt_update()?;
+        }
+        let status = Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&names)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .context("running apt-get install")?;
+        if !status.success() {
+            return Err(Missing {
+                message: format!(
+                    "apt-get install of {} failed ({status}); try by hand:\n  {}",
+                    names.join(" "),
+                    install_command(&names, false)
+                ),
+            }
+            .into());
+        }
+        let still: Vec<&str> = missing(jobs).iter().map(|p| p.package).collect();
+        if !still.is_empty() {
+            bail!(
+                "installed {} but still missing what they provide: {}",
+                names.join(" "),
+                still.join(" ")
+            );
+        }
+        eprintln!(
+            "xtask: installed {} in {:.0} s",
+            names.join(" "),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    ensure_cargo_tools(what, jobs)
+}
+
+fn ensure_cargo_tools(what: &str, jobs: &[Job]) -> Result<()> {
+    for t in CARGO_TOOLS
+        .iter()
+        .filter(|t| t.jobs.iter().any(|j| jobs.contains(j)))
+    {
+        if on_path(t.binary) || cargo_bin_dir().is_some_and(|d| d.join(t.binary).exists()) {
+            continue;
+        }
+        eprintln!(
+            "xtask: installing {} ({}) with cargo install, for cargo xtask {what}",
+            t.krate, t.why
+        );
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["install", "--locked", t.krate])
+            .status()
+            .with_context(|| format!("running cargo install {}", t.krate))?;
+        if !status.success() {
+            return Err(Missing {
+                message: format!(
+                    "cargo install --locked {} failed ({status}); it is needed for cargo xtask {what}",
+                    t.krate
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn cargo_bin_dir() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))?;
+    Some(home.join("bin"))
+}
+
+/// `cargo xtask deps`: the table, and what is missing here.
+pub fn print_table() -> bool {
+    let all = [Kernel, Vm, HostTests, Capture, Package, FreshRoot];
+    println!(
+        "{:<18} {:<9} {:<52} needed by",
+        "package", "installed", "what for"
+    );
+    for p in needed(&all) {
+        let jobs: Vec<String> = p.jobs.iter().map(|j| format!("{j:?}")).collect();
+        println!(
+            "{:<18} {:<9} {:<52} {}",
+            p.package,
+            if p.probe.present() { "yes" } else { "no" },
+            p.why,
+            jobs.join(", ")
+        );
+    }
+    for t in CARGO_TOOLS {
+        let present =
+            on_path(t.binary) || cargo_bin_dir().is_some_and(|d| d.join(t.binary).exists());
+        println!(
+            "{:<18} {:<9} {:<52} {:?} (cargo install --locked)",
+            t.krate,
+            if present { "yes" } else { "no" },
+            t.why,
+            t.jobs
+        );
+    }
+    let lacking: Vec<&str> = missing(&all).iter().map(|p| p.package).collect();
+    if !lacking.is_empty() {
+        println!(
+            "\nto install the missing ones:\n  {}",
+            install_command(&lacking, !is_root())
+        );
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_job_has_packages_and_no_package_is_listed_twice() {
+        for j in [Kernel, Vm, HostTests, Capture, Package, FreshRoot] {
+            assert!(!needed(&[j]).is_empty(), "{j:?} needs nothing?");
+        }
+        let mut names: Vec<&str> = PACKAGES.iter().map(|p| p.package).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len(), "a package is listed twice");
+    }
+
+    #[test]
+    fn vm_needs_include_the_test_bed() {
+        let vm: Vec<&str> = needed(&[Vm]).iter().map(|p| p.package).collect();
+        for p in [
+            "qemu-system-x86",
+            "busybox-static",
+            "ipvsadm",
+            "iproute2",
+            "kmod",
+        ] {
+            assert!(vm.contains(&p), "{p}");
+        }
+        assert!(!vm.contains(&"zsh"));
+    }
+
+    #[test]
+    fn install_command_is_exact() {
+        assert_eq!(
+            install_command(&["qemu-system-x86", "kmod"], true),
+            "sudo apt-get update && sudo apt-get install --no-install-recommends qemu-system-x86 kmod"
+        );
+        assert_eq!(
+            install_command(&["kmod"], false),
+            "apt-get update && apt-get install --no-install-recommends kmod"
+        );
+    }
+
+    #[test]
+    fn probes_see_what_is_there_and_what_is_not() {
+        assert!(Probe::Command("sh").present());
+        assert!(!Probe::Command("no-such-tool-ipvsadm-rs").present());
+        assert!(Probe::File(&["/nonexistent", "/"]).present());
+        assert!(!Probe::File(&["/nonexistent/ipvsadm-rs"]).present());
+    }
+}
