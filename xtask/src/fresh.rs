@@ -4,7 +4,8 @@
 //! A Debian 12 root made with `debootstrap --variant=minbase` (cached as a
 //! tarball under `target/fresh/`, unpacked anew for every run) gets git and
 //! what the Rust toolchain itself needs to link (gcc, libc6-dev,
-//! ca-certificates), and then its package lists are deleted, as in a fresh
+//! ca-certificates, with the host's local certificate authorities), and
+//! then its package lists are deleted, as in a fresh
 //! container image: whatever else the command needs, it must install
 //! itself. The host's rustup toolchains are bind-mounted read-only; cargo's
 //! registry inside the root starts empty. A fresh clone of this repository
@@ -177,6 +178,18 @@ fn unpack(tar: &Path, root: &Path) -> Result<()> {
         apt.join("apt.conf.d/00host-acquire"),
         host_acquire_settings(),
     )?;
+    // The local certificate authorities of the host's trust store (every
+    // machine of a site has them; TLS to the crate registry may need them):
+    // ca-certificates, installed below, adds them to the root's bundle.
+    if let Ok(dir) = fs::read_dir("/usr/local/share/ca-certificates") {
+        let to = root.join("usr/local/share/ca-certificates");
+        fs::create_dir_all(&to)?;
+        for e in dir.flatten() {
+            if e.path().is_file() {
+                fs::copy(e.path(), to.join(e.file_name()))?;
+            }
+        }
+    }
     let _ = fs::remove_file(root.join("etc/resolv.conf"));
     fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf"))
         .context("copying /etc/resolv.conf")?;
