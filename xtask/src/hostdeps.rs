@@ -35,6 +35,9 @@ pub enum Job {
     Package,
     /// Make a throwaway Debian root (`fresh-machine`).
     FreshRoot,
+    /// Run the fuzz targets (`fuzz`; the nightly toolchain comes with the
+    /// machine's rustup, it cannot be installed from here).
+    Fuzz,
 }
 
 /// How to tell that a package's tool is there.
@@ -189,12 +192,20 @@ pub struct CargoTool {
 }
 
 /// Cargo tools the jobs need.
-pub const CARGO_TOOLS: &[CargoTool] = &[CargoTool {
-    krate: "cargo-deb",
-    binary: "cargo-deb",
-    why: "builds the Debian package",
-    jobs: &[Package],
-}];
+pub const CARGO_TOOLS: &[CargoTool] = &[
+    CargoTool {
+        krate: "cargo-deb",
+        binary: "cargo-deb",
+        why: "builds the Debian package",
+        jobs: &[Package],
+    },
+    CargoTool {
+        krate: "cargo-fuzz",
+        binary: "cargo-fuzz",
+        why: "runs the fuzz targets",
+        jobs: &[Fuzz],
+    },
+];
 
 /// The preflight could not provide what a job needs and nothing was
 /// started: the xtask exits with status 2.
@@ -341,6 +352,36 @@ pub fn can_install() -> bool {
     is_root() && on_path("apt-get")
 }
 
+/// Why `lacking` cannot be installed here, if it cannot: no apt, or not
+/// root. The message names the exact command to run.
+fn refuse(what: &str, lacking: &[&HostPackage], root: bool, apt: bool) -> Result<(), Missing> {
+    let names: Vec<&str> = lacking.iter().map(|p| p.package).collect();
+    if !apt {
+        let list: Vec<String> = lacking
+            .iter()
+            .map(|p| format!("  {} ({})", p.package, p.why))
+            .collect();
+        return Err(Missing {
+            message: format!(
+                "cargo xtask {what} needs these Debian packages, and this host has no apt-get \
+                 to install them (the test bed downloads Debian kernels with apt, so it needs a \
+                 Debian or Ubuntu host):\n{}",
+                list.join("\n")
+            ),
+        });
+    }
+    if !root {
+        return Err(Missing {
+            message: format!(
+                "cargo xtask {what} needs {} (not installed); installing needs root. Run:\n  {}\nthen run this command again",
+                names.join(", "),
+                install_command(&names, true)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Checks that every host package and cargo tool `jobs` need is there,
 /// installing the missing ones when it can. `what` names the command for
 /// the messages. Returns a [`Missing`] error (exit status 2) when it cannot.
@@ -348,31 +389,7 @@ pub fn ensure(what: &str, jobs: &[Job]) -> Result<()> {
     let lacking = missing(jobs);
     if !lacking.is_empty() {
         let names: Vec<&str> = lacking.iter().map(|p| p.package).collect();
-        if !on_path("apt-get") {
-            let list: Vec<String> = lacking
-                .iter()
-                .map(|p| format!("  {} ({})", p.package, p.why))
-                .collect();
-            return Err(Missing {
-                message: format!(
-                    "cargo xtask {what} needs these Debian packages, and this host has no apt-get \
-                     to install them (the test bed downloads Debian kernels with apt, so it needs a \
-                     Debian or Ubuntu host):\n{}",
-                    list.join("\n")
-                ),
-            }
-            .into());
-        }
-        if !is_root() {
-            return Err(Missing {
-                message: format!(
-                    "cargo xtask {what} needs {} (not installed); installing needs root. Run:\n  {}\nthen run this command again",
-                    names.join(", "),
-                    install_command(&names, true)
-                ),
-            }
-            .into());
-        }
+        refuse(what, &lacking, is_root(), on_path("apt-get"))?;
         let whys: Vec<String> = lacking
             .iter()
             .map(|p| format!("{}: {}", p.package, p.why))
@@ -456,7 +473,7 @@ fn cargo_bin_dir() -> Option<std::path::PathBuf> {
 
 /// `cargo xtask deps`: the table, and what is missing here.
 pub fn print_table() -> bool {
-    let all = [Kernel, Vm, HostTests, Capture, Package, FreshRoot];
+    let all = [Kernel, Vm, HostTests, Capture, Package, FreshRoot, Fuzz];
     println!(
         "{:<18} {:<9} {:<52} needed by",
         "package", "installed", "what for"
@@ -498,8 +515,9 @@ mod tests {
 
     #[test]
     fn every_job_has_packages_and_no_package_is_listed_twice() {
-        for j in [Kernel, Vm, HostTests, Capture, Package, FreshRoot] {
-            assert!(!needed(&[j]).is_empty(), "{j:?} needs nothing?");
+        for j in [Kernel, Vm, HostTests, Capture, Package, FreshRoot, Fuzz] {
+            let tools = CARGO_TOOLS.iter().filter(|t| t.jobs.contains(&j)).count();
+            assert!(needed(&[j]).len() + tools > 0, "{j:?} needs nothing?");
         }
         let mut names: Vec<&str> = PACKAGES.iter().map(|p| p.package).collect();
         names.sort();
@@ -521,6 +539,28 @@ mod tests {
             assert!(vm.contains(&p), "{p}");
         }
         assert!(!vm.contains(&"zsh"));
+    }
+
+    #[test]
+    fn without_root_or_apt_it_refuses_with_the_command() {
+        let lacking: Vec<&HostPackage> = PACKAGES
+            .iter()
+            .filter(|p| ["zsh", "qemu-system-x86"].contains(&p.package))
+            .collect();
+        let e = refuse("demo", &lacking, false, true).unwrap_err();
+        assert!(
+            e.message.contains(
+                "sudo apt-get update && sudo apt-get install --no-install-recommends qemu-system-x86 zsh"
+            ),
+            "{e}"
+        );
+        let e = refuse("demo", &lacking, true, false).unwrap_err();
+        assert!(e.message.contains("no apt-get"), "{e}");
+        assert!(
+            e.message.contains("  zsh (drives the zsh completion)"),
+            "{e}"
+        );
+        assert!(refuse("demo", &lacking, true, true).is_ok());
     }
 
     #[test]

@@ -183,9 +183,14 @@ fn download(package: &str, debs: &Path) -> Result<PathBuf> {
         return Ok(deb);
     }
     eprintln!("downloading {package}");
-    run(Command::new("apt-get")
-        .args(["download", "-q", package])
-        .current_dir(debs))?;
+    let mut cmd = Command::new("apt-get");
+    cmd.args(["download", "-q"]);
+    if crate::hostdeps::can_install() {
+        // As root, apt hands the download to its unprivileged `_apt` user,
+        // which cannot write into the cache directory, and warns.
+        cmd.args(["-o", "APT::Sandbox::User=root"]);
+    }
+    run(cmd.arg(package).current_dir(debs))?;
     find_deb(package, debs)?.with_context(|| format!("apt-get download left no {package}_*.deb"))
 }
 

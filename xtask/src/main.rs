@@ -300,6 +300,7 @@ fn real_main() -> Result<bool> {
                     other => bail!("unexpected argument {other}\n\n{USAGE}"),
                 }
             }
+            hostdeps::ensure("fuzz", &[hostdeps::Job::Fuzz])?;
             fuzz::run(&suite::workspace_root(), &opts)
         }
         "deps" => Ok(hostdeps::print_table()),
