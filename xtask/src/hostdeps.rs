@@ -16,6 +16,7 @@
 use std::fmt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -317,8 +318,15 @@ fn has_candidate(package: &str) -> bool {
         })
 }
 
-/// Runs `apt-get update`, echoing nothing but failures.
+/// Set once this process has refreshed apt's lists: once is enough.
+static UPDATED: AtomicBool = AtomicBool::new(false);
+
+/// Runs `apt-get update` (at most once per process), echoing nothing but
+/// failures.
 pub fn apt_update() -> Result<()> {
+    if UPDATED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
     eprintln!("xtask: apt-get update (the package lists are old or lack a package)");
     let out = Command::new("apt-get")
         .args(["update", "-q"])
