@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+
+use crate::kernel::run;
 
 /// Options of `cargo xtask fresh-machine`.
 #[derive(Clone, Debug)]
@@ -84,14 +86,6 @@ fn mirror_of(text: &str) -> Option<String> {
         let uri = uri.trim_end_matches('/');
         uri.ends_with("/debian").then(|| uri.to_string())
     })
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
 }
 
 /// Makes (once) the minbase tarball.

@@ -217,7 +217,8 @@ fn find_release(root: &Path) -> Result<String> {
     bail!("no boot/vmlinuz-* in {}", root.display())
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+/// Runs `cmd`, failing with its command line when it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
