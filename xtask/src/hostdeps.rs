@@ -373,8 +373,8 @@ fn refuse(what: &str, lacking: &[&HostPackage], root: bool, apt: bool) -> Result
             message: format!(
                 "cargo xtask {what} needs these Debian packages, and this host has no apt-get \
                  to install them (the test bed downloads Debian kernels with apt, so it needs a \
-                 Debian host (its archive has the kernel packages)):\n{}",
                  Debian 12 host, whose archive has those kernels):\n{}",
+                list.join("\n")
             ),
         });
     }
