@@ -19,6 +19,7 @@ mod layout;
 mod package;
 mod protocol;
 mod qemu;
+mod reboot_test;
 mod scenario;
 mod suite;
 
@@ -53,9 +54,15 @@ usage:
                                         subcommand tables (--check: fail if
                                         the committed ones are stale)
   cargo xtask package [--check]         build the Debian package with
-                                        cargo-deb (--check: also check its
-                                        contents and install it into a
-                                        scratch root)
+                                        cargo-deb and the RPM with
+                                        cargo-generate-rpm (--check: also
+                                        check their contents and install
+                                        them into scratch roots)
+  cargo xtask reboot-test [--kernel 6.1|6.12] [--timeout SECS]
+                                        the .deb on a Debian 12 system with
+                                        systemd in the VM, across a real
+                                        reboot (as root; default kernel 6.1,
+                                        limit 1200 s)
   cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
   cargo xtask capture-wire [--kernel 6.1|6.12] [--out DIR] [FILTER]
                                         record the reference ipvsadm's netlink
@@ -230,6 +237,20 @@ fn real_main() -> Result<bool> {
                 }
             }
             package::run(&suite::workspace_root(), check)
+        }
+        "reboot-test" => {
+            let mut opts = reboot_test::Options {
+                kernel: kernel::FLAVORS[0],
+                timeout: Duration::from_secs(1200),
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernel = flavor(&value(&mut args, &a)?)?,
+                    "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            reboot_test::run_test(&suite::workspace_root(), &opts)
         }
         "fetch" => {
             let mut kernels = Vec::new();
