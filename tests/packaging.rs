@@ -73,7 +73,9 @@ fn unit_is_a_oneshot_that_restores_and_saves() {
     };
     assert_eq!(get("Type"), ["oneshot"]);
     assert_eq!(get("RemainAfterExit"), ["yes"]);
-    assert_eq!(get("After"), ["network.target"]);
+    // After ipvsadm's own unit, so that at shutdown this one saves the
+    // table before that one can flush it.
+    assert_eq!(get("After"), ["network.target ipvsadm.service"]);
     assert!(get("Environment")
         .iter()
         .any(|e| e.contains("IPVSADM_RULES=/etc/ipvsadm.rules")));
@@ -244,13 +246,22 @@ fn unit_commands_handle_missing_files_and_save_atomically() {
         "ipvsadm-rs-restore",
         &format!("cat > {}/restored", dir.display()),
     );
-    fake("ipvsadm-rs-save", "echo \"-A -t 10.0.0.1:80 -s rr $1\"");
+    // The fake kernel table holds one service while the file `live` exists.
+    let live = dir.join("live");
+    fake(
+        "ipvsadm-rs-save",
+        &format!(
+            "if [ -e {} ]; then echo \"-A -t 10.0.0.1:80 -s rr $1\"; fi",
+            live.display()
+        ),
+    );
     let rules = dir.join("rules");
     // No rules file: nothing restored, success.
     let out = run_exec("ExecStart", &dir, &rules, "yes");
     assert!(out.status.success());
     assert!(!dir.join("restored").exists());
     // Stop saves (numeric) into the file.
+    std::fs::write(&live, "").unwrap();
     let out = run_exec("ExecStop", &dir, &rules, "yes");
     assert!(
         out.status.success(),
@@ -261,7 +272,14 @@ fn unit_commands_handle_missing_files_and_save_atomically() {
         std::fs::read_to_string(&rules).unwrap(),
         "-A -t 10.0.0.1:80 -s rr -n\n"
     );
-    // Start restores it.
+    // A start on a live table (a director taken over, or a restart) keeps
+    // it and restores nothing: ipvsadm-rs-restore would flush it first.
+    let out = run_exec("ExecStart", &dir, &rules, "yes");
+    assert!(out.status.success());
+    assert!(!dir.join("restored").exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not empty"));
+    // Start on an empty table (at boot) restores it.
+    std::fs::remove_file(&live).unwrap();
     let out = run_exec("ExecStart", &dir, &rules, "yes");
     assert!(out.status.success());
     assert_eq!(

@@ -39,10 +39,11 @@ const INIT: &str = include_str!("../assets/reboot-test/init.sh");
 const UNIT: &str = include_str!("../assets/reboot-test/reboot-test.service");
 
 /// The cached base system; the name changes when what goes into it does.
-const BASE: &str = "debian12-systemd-v1.tar";
+const BASE: &str = "debian12-systemd-v2.tar";
 /// Packages on top of debootstrap's minbase: systemd as init, kmod for the
-/// kernel's module autoload (IPVS, ipip), iproute2 for the checks.
-const INCLUDE: &str = "systemd-sysv,kmod,iproute2";
+/// kernel's module autoload (IPVS, ipip), iproute2 for the checks, and
+/// Debian's ipvsadm, whose service the test takes over as the README says.
+const INCLUDE: &str = "systemd-sysv,kmod,iproute2,ipvsadm";
 /// Module trees of the kernel copied into the image (IPVS, conntrack,
 /// tunnels and what they need); the rest of the 390 MB is not needed.
 const MODULE_TREES: &[&str] = &["kernel/net", "kernel/lib", "kernel/crypto", "kernel/arch"];

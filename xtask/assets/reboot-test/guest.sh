@@ -3,9 +3,11 @@
 # run by reboot-test.service at every boot of a Debian 12 image with
 # systemd as init. It counts the boots on the disk and does:
 #
-#   boot 1: install the .deb with apt; add a table; stop ipvsadm-rs.service
-#           (which saves it); configure and start the real-server unit;
-#           reboot.
+#   boot 1: a table set up with Debian's ipvsadm and its service; install
+#           the .deb with apt; take the table over as the README says;
+#           change it; stop the service (which saves it) and start it
+#           again; change it once more (only the save at shutdown keeps
+#           that); configure and start the real-server unit; reboot.
 #   boot 2: the table is back (restored by the unit at boot); the VIPs and
 #           ARP settings are back; stopping the real-server unit takes them
 #           away; a purge leaves no file behind but the rules file.
@@ -66,23 +68,42 @@ say "boot $boot $(uname -r) $(systemctl is-system-running 2>&1)"
 
 case $boot in
 1)
+    # A director run by Debian's ipvsadm and its service, as before the
+    # migration (AUTO="true": its start loads and its stop flushes).
+    sed -i 's/^AUTO=.*/AUTO="true"/' /etc/default/ipvsadm
+    check "Debian's ipvsadm service starts" systemctl restart ipvsadm.service
+    check "ipvsadm adds a TCP service" /sbin/ipvsadm -A -t $VIP4:80 -s rr
+    check "ipvsadm adds a real server" /sbin/ipvsadm -a -t $VIP4:80 -r 192.0.2.11:80 -g -w 2
+
     check "apt installs the .deb with no network" apt-get install -y /root/ipvsadm-rs.deb
     same "dpkg status" "$(dpkg-query -W -f='${Status}' ipvsadm-rs 2>&1)" "install ok installed"
     same "ipvsadm-rs.service enabled at install" "$(systemctl is-enabled ipvsadm-rs.service 2>&1)" enabled
+    same "ipvsadm-rs.service not started at install" "$(systemctl is-active ipvsadm-rs.service 2>&1)" inactive
     same "ipvsadm-rs-realserver.service disabled at install" \
         "$(systemctl is-enabled ipvsadm-rs-realserver.service 2>&1)" disabled
-    check "ipvsadm-rs.service starts with no rules file" systemctl start ipvsadm-rs.service
-    check "add a TCP service" ipvsadm-rs -A -t $VIP4:80 -s rr
-    check "add a real server" ipvsadm-rs -a -t $VIP4:80 -r 192.0.2.11:80 -g -w 2
+
+    # The README's migration steps. The table changes between the save
+    # and the start: starting must keep the live table (a restore would
+    # flush it first, cutting connections, and lose the change).
+    ipvsadm-rs-save -n >/etc/ipvsadm.rules
     check "add a second real server" ipvsadm-rs -a -t $VIP4:80 -r 192.0.2.12:80 -g
+    ipvsadm-rs-save -n >$S/first
+    check "systemctl disable ipvsadm" systemctl disable ipvsadm
+    check "systemctl enable --now ipvsadm-rs on the live table" systemctl enable --now ipvsadm-rs
+    same "the live table is untouched" "$(ipvsadm-rs-save -n 2>&1)" "$(cat $S/first)"
+    info journalctl -q -o cat -u ipvsadm-rs.service
     check "add an IPv6 UDP service" ipvsadm-rs -A -u "[$VIP6]:53" -s wlc -p 120
     check "add its real server" ipvsadm-rs -a -u "[$VIP6]:53" -r "[2001:db8::11]:53" -g
     check "add a firewall-mark service" ipvsadm-rs -A -f 7 -s sh
+    check "stopping ipvsadm-rs.service saves the table" systemctl stop ipvsadm-rs.service
+    same "the rules file holds the table" "$(cat /etc/ipvsadm.rules 2>&1)" "$(ipvsadm-rs-save -n)"
+    check "start it again (the table stays)" systemctl start ipvsadm-rs.service
+    # A change only the save at shutdown can keep, while Debian's service,
+    # disabled but still active, flushes the table when it stops.
+    check "change a weight" ipvsadm-rs -e -t $VIP4:80 -r 192.0.2.12:80 -g -w 5
     ipvsadm-rs-save -n >$S/table
     ipvsadm-rs -L -n >$S/listing
     info cat $S/listing
-    check "stopping ipvsadm-rs.service saves the table" systemctl stop ipvsadm-rs.service
-    same "the rules file holds the table" "$(cat /etc/ipvsadm.rules 2>&1)" "$(cat $S/table)"
 
     arp_settings >$S/arp-before
     # Not configured: the unit refuses to start and says why.
@@ -110,6 +131,7 @@ lo arp_ignore 1 arp_announce 2"
     ;;
 2)
     same "ipvsadm-rs.service active after the reboot" "$(systemctl is-active ipvsadm-rs.service 2>&1)" active
+    same "Debian's ipvsadm service did not start" "$(systemctl is-active ipvsadm.service 2>&1)" inactive
     same "the table is back (ipvsadm-rs-save -n)" "$(ipvsadm-rs-save -n 2>&1)" "$(cat $S/table)"
     same "the table is back (ipvsadm-rs -L -n)" "$(ipvsadm-rs -L -n 2>&1)" "$(cat $S/listing)"
     same "ipvsadm-rs-realserver.service active after the reboot" \
