@@ -247,6 +247,10 @@ fn real_main() -> Result<bool> {
                 match a.as_str() {
                     "--kernel" => opts.kernel = flavor(&value(&mut args, &a)?)?,
                     "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "-h" | "--help" => {
+                        println!("{USAGE}");
+                        return Ok(true);
+                    }
                     other => bail!("unexpected argument {other}\n\n{USAGE}"),
                 }
             }
