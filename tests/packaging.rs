@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 const UNIT: &str = "packaging/ipvsadm-rs.service";
+const REALSERVER_UNIT: &str = "packaging/ipvsadm-rs-realserver.service";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,6 +31,7 @@ fn unit_verifies_clean() {
     let Ok(out) = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .arg(root().join(UNIT))
+        .arg(root().join(REALSERVER_UNIT))
         .output()
     else {
         assert!(
@@ -46,7 +48,12 @@ fn unit_verifies_clean() {
 
 /// The unit's settings, `(key, value)` in order.
 fn unit_settings() -> Vec<(String, String)> {
-    std::fs::read_to_string(root().join(UNIT))
+    settings_of(UNIT)
+}
+
+/// A unit's settings, `(key, value)` in order.
+fn settings_of(unit: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(root().join(unit))
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with('['))
@@ -66,7 +73,9 @@ fn unit_is_a_oneshot_that_restores_and_saves() {
     };
     assert_eq!(get("Type"), ["oneshot"]);
     assert_eq!(get("RemainAfterExit"), ["yes"]);
-    assert_eq!(get("After"), ["network.target"]);
+    // After ipvsadm's own unit, so that at shutdown this one saves the
+    // table before that one can flush it.
+    assert_eq!(get("After"), ["network.target ipvsadm.service"]);
     assert!(get("Environment")
         .iter()
         .any(|e| e.contains("IPVSADM_RULES=/etc/ipvsadm.rules")));
@@ -85,6 +94,122 @@ fn unit_is_a_oneshot_that_restores_and_saves() {
     let default = std::fs::read_to_string(root().join("packaging/ipvsadm-rs.default")).unwrap();
     assert!(default.contains("\nIPVSADM_RULES=/etc/ipvsadm.rules\n"));
     assert!(default.contains("\nIPVSADM_SAVE_ON_STOP=yes\n"));
+    // The RPM's settings name the file Red Hat's ipvsadm-save writes.
+    let sysconfig = std::fs::read_to_string(root().join("packaging/ipvsadm-rs.sysconfig")).unwrap();
+    assert!(sysconfig.contains("\nIPVSADM_RULES=/etc/sysconfig/ipvsadm\n"));
+    assert!(sysconfig.contains("\nIPVSADM_SAVE_ON_STOP=yes\n"));
+}
+
+#[test]
+fn realserver_unit_applies_after_the_network_and_undoes_on_stop() {
+    let s = settings_of(REALSERVER_UNIT);
+    let get = |k: &str| -> Vec<&str> {
+        s.iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(get("Type"), ["oneshot"]);
+    assert_eq!(get("RemainAfterExit"), ["yes"]);
+    assert_eq!(get("Wants"), ["network-online.target"]);
+    assert_eq!(get("After"), ["network-online.target"]);
+    assert_eq!(
+        get("EnvironmentFile"),
+        [
+            "-/etc/default/ipvsadm-rs-realserver",
+            "-/etc/sysconfig/ipvsadm-rs-realserver"
+        ]
+    );
+    assert_eq!(get("WantedBy"), ["multi-user.target"]);
+    // No state file option: apply and undo share the default one in /run,
+    // which the unit rebuilds at every boot.
+    for k in ["ExecStart", "ExecStop"] {
+        assert!(!get(k).iter().any(|e| e.contains("--state")), "{k}");
+    }
+    // Its settings file ships with no VIP: the unit does nothing until
+    // configured.
+    let default =
+        std::fs::read_to_string(root().join("packaging/ipvsadm-rs-realserver.default")).unwrap();
+    assert!(default.contains("\nREALSERVER_VIPS=\n"), "{default}");
+    assert!(default.contains("\nREALSERVER_MODE=dr\n"), "{default}");
+}
+
+/// Runs a `/bin/sh -c '...'` command line of `unit` with `/usr/sbin/`
+/// programs taken from `dir` and the given environment.
+fn run_unit_exec(unit: &str, key: &str, dir: &Path, env: &[(&str, &str)]) -> Output {
+    let line = settings_of(unit)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap();
+    let script = line
+        .strip_prefix("/bin/sh -c '")
+        .and_then(|s| s.strip_suffix('\''))
+        .expect("the command is /bin/sh -c '...'")
+        .replace("/usr/sbin/", &format!("{}/", dir.display()));
+    Command::new("/bin/sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn realserver_unit_passes_each_vip_and_refuses_none() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("rsunit");
+    let argv = dir.join("argv");
+    let fake = dir.join("ipvsadm-rs");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\n",
+            argv.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let args = || std::fs::read_to_string(&argv).unwrap();
+
+    // Spaces, commas and a glob character are all just separators or text.
+    let out = run_unit_exec(
+        REALSERVER_UNIT,
+        "ExecStart",
+        &dir,
+        &[
+            ("REALSERVER_VIPS", " 192.168.10.1, 2001:db8::10 *"),
+            ("REALSERVER_MODE", "tun"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        args(),
+        "realserver\napply\n--mode\ntun\n--vip\n192.168.10.1\n--vip\n2001:db8::10\n--vip\n*\n"
+    );
+
+    // No VIPs: the unit fails, naming the setting, and runs nothing.
+    std::fs::remove_file(&argv).unwrap();
+    for vips in ["", " , "] {
+        let out = run_unit_exec(
+            REALSERVER_UNIT,
+            "ExecStart",
+            &dir,
+            &[("REALSERVER_VIPS", vips), ("REALSERVER_MODE", "dr")],
+        );
+        assert_eq!(out.status.code(), Some(2), "{vips:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("set REALSERVER_VIPS in"),
+            "{out:?}"
+        );
+        assert!(!argv.exists());
+    }
+
+    let out = run_unit_exec(REALSERVER_UNIT, "ExecStop", &dir, &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(args(), "realserver\nundo\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs the unit's `ExecStart` or `ExecStop` (`/bin/sh -c '...'`) with
@@ -121,13 +246,22 @@ fn unit_commands_handle_missing_files_and_save_atomically() {
         "ipvsadm-rs-restore",
         &format!("cat > {}/restored", dir.display()),
     );
-    fake("ipvsadm-rs-save", "echo \"-A -t 10.0.0.1:80 -s rr $1\"");
+    // The fake kernel table holds one service while the file `live` exists.
+    let live = dir.join("live");
+    fake(
+        "ipvsadm-rs-save",
+        &format!(
+            "if [ -e {} ]; then echo \"-A -t 10.0.0.1:80 -s rr $1\"; fi",
+            live.display()
+        ),
+    );
     let rules = dir.join("rules");
     // No rules file: nothing restored, success.
     let out = run_exec("ExecStart", &dir, &rules, "yes");
     assert!(out.status.success());
     assert!(!dir.join("restored").exists());
     // Stop saves (numeric) into the file.
+    std::fs::write(&live, "").unwrap();
     let out = run_exec("ExecStop", &dir, &rules, "yes");
     assert!(
         out.status.success(),
@@ -138,7 +272,14 @@ fn unit_commands_handle_missing_files_and_save_atomically() {
         std::fs::read_to_string(&rules).unwrap(),
         "-A -t 10.0.0.1:80 -s rr -n\n"
     );
-    // Start restores it.
+    // A start on a live table (a director taken over, or a restart) keeps
+    // it and restores nothing: ipvsadm-rs-restore would flush it first.
+    let out = run_exec("ExecStart", &dir, &rules, "yes");
+    assert!(out.status.success());
+    assert!(!dir.join("restored").exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not empty"));
+    // Start on an empty table (at boot) restores it.
+    std::fs::remove_file(&live).unwrap();
     let out = run_exec("ExecStart", &dir, &rules, "yes");
     assert!(out.status.success());
     assert_eq!(

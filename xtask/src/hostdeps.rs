@@ -39,6 +39,8 @@ pub enum Job {
     /// Run the fuzz targets (`fuzz`; the nightly toolchain comes with the
     /// machine's rustup, it cannot be installed from here).
     Fuzz,
+    /// Boot a Debian 12 system with systemd across a reboot (`reboot-test`).
+    Reboot,
 }
 
 /// How to tell that a package's tool is there.
@@ -73,25 +75,25 @@ pub const PACKAGES: &[HostPackage] = &[
         package: "kmod",
         probe: Probe::Command("depmod"),
         why: "depmod indexes the kernels' modules",
-        jobs: &[Kernel, Vm],
+        jobs: &[Kernel, Vm, Reboot],
     },
     HostPackage {
         package: "xz-utils",
         probe: Probe::Command("xz"),
         why: "unpacks 6.12's compressed modules",
-        jobs: &[Kernel, Vm],
+        jobs: &[Kernel, Vm, Reboot],
     },
     HostPackage {
         package: "qemu-system-x86",
         probe: Probe::Command("qemu-system-x86_64"),
         why: "boots the test kernels (software emulation)",
-        jobs: &[Vm],
+        jobs: &[Vm, Reboot],
     },
     HostPackage {
         package: "busybox-static",
         probe: Probe::File(&["/bin/busybox", "/usr/bin/busybox"]),
         why: "the VM's userland",
-        jobs: &[Vm],
+        jobs: &[Vm, Reboot, Package],
     },
     HostPackage {
         package: "ipvsadm",
@@ -174,8 +176,20 @@ pub const PACKAGES: &[HostPackage] = &[
     HostPackage {
         package: "debootstrap",
         probe: Probe::Command("debootstrap"),
-        why: "makes the throwaway Debian 12 root",
-        jobs: &[FreshRoot],
+        why: "makes the throwaway Debian 12 roots",
+        jobs: &[FreshRoot, Reboot],
+    },
+    HostPackage {
+        package: "e2fsprogs",
+        probe: Probe::Command("mkfs.ext4"),
+        why: "makes the reboot test's disk image",
+        jobs: &[Reboot],
+    },
+    HostPackage {
+        package: "rpm",
+        probe: Probe::Command("rpm"),
+        why: "lists and installs the RPM in a scratch root",
+        jobs: &[Package],
     },
 ];
 
@@ -198,6 +212,12 @@ pub const CARGO_TOOLS: &[CargoTool] = &[
         krate: "cargo-deb",
         binary: "cargo-deb",
         why: "builds the Debian package",
+        jobs: &[Package, Reboot],
+    },
+    CargoTool {
+        krate: "cargo-generate-rpm",
+        binary: "cargo-generate-rpm",
+        why: "builds the RPM",
         jobs: &[Package],
     },
     CargoTool {
@@ -481,7 +501,9 @@ fn cargo_bin_dir() -> Option<std::path::PathBuf> {
 
 /// `cargo xtask deps`: the table, and what is missing here.
 pub fn print_table() -> bool {
-    let all = [Kernel, Vm, HostTests, Capture, Package, FreshRoot, Fuzz];
+    let all = [
+        Kernel, Vm, HostTests, Capture, Package, FreshRoot, Fuzz, Reboot,
+    ];
     println!(
         "{:<18} {:<9} {:<52} needed by",
         "package", "installed", "what for"
@@ -523,7 +545,9 @@ mod tests {
 
     #[test]
     fn every_job_has_packages_and_no_package_is_listed_twice() {
-        for j in [Kernel, Vm, HostTests, Capture, Package, FreshRoot, Fuzz] {
+        for j in [
+            Kernel, Vm, HostTests, Capture, Package, FreshRoot, Fuzz, Reboot,
+        ] {
             let tools = CARGO_TOOLS.iter().filter(|t| t.jobs.contains(&j)).count();
             assert!(needed(&[j]).len() + tools > 0, "{j:?} needs nothing?");
         }

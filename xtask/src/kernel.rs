@@ -303,6 +303,24 @@ pub fn module_plan(kernel: &Kernel) -> Result<Vec<PlannedModule>> {
         .collect())
 }
 
+/// The load plan for `required` modules alone (and what they depend on):
+/// for boots other than the test bed's, like the reboot test's initramfs.
+pub fn plan_modules(kernel: &Kernel, required: &[&str]) -> Result<Vec<PlannedModule>> {
+    let dir = kernel.modules_dir();
+    let dep = fs::read_to_string(dir.join("modules.dep")).context("reading modules.dep")?;
+    let builtin = fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
+    Ok(plan_from_index(&dep, &builtin, required, &[])
+        .into_iter()
+        .map(|m| PlannedModule {
+            source: match m.source {
+                ModuleSource::File(rel) => ModuleSource::File(dir.join(rel)),
+                other => other,
+            },
+            ..m
+        })
+        .collect())
+}
+
 /// Pure part of [`module_plan`]: paths stay relative to the modules dir.
 fn plan_from_index(
     dep: &str,

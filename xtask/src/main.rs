@@ -21,6 +21,7 @@ mod layout;
 mod package;
 mod protocol;
 mod qemu;
+mod reboot_test;
 mod scenario;
 mod suite;
 
@@ -55,9 +56,15 @@ usage:
                                         subcommand tables (--check: fail if
                                         the committed ones are stale)
   cargo xtask package [--check]         build the Debian package with
-                                        cargo-deb (--check: also check its
-                                        contents and install it into a
-                                        scratch root)
+                                        cargo-deb and the RPM with
+                                        cargo-generate-rpm (--check: also
+                                        check their contents and install
+                                        them into scratch roots)
+  cargo xtask reboot-test [--kernel 6.1|6.12] [--timeout SECS]
+                                        the .deb on a Debian 12 system with
+                                        systemd in the VM, across a real
+                                        reboot (as root; default kernel 6.1,
+                                        limit 1200 s)
   cargo xtask fetch [--kernel 6.1|6.12] download and unpack kernels only
   cargo xtask deps                      the host packages each command needs
                                         (every command installs its own when
@@ -253,6 +260,28 @@ fn real_main() -> Result<bool> {
             }
             hostdeps::ensure("package", &[hostdeps::Job::Package])?;
             package::run(&suite::workspace_root(), check)
+        }
+        "reboot-test" => {
+            let mut opts = reboot_test::Options {
+                kernel: kernel::FLAVORS[0],
+                timeout: Duration::from_secs(1200),
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => opts.kernel = flavor(&value(&mut args, &a)?)?,
+                    "--timeout" => opts.timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    "-h" | "--help" => {
+                        println!("{USAGE}");
+                        return Ok(true);
+                    }
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            hostdeps::ensure(
+                "reboot-test",
+                &[hostdeps::Job::Kernel, hostdeps::Job::Reboot],
+            )?;
+            reboot_test::run_test(&suite::workspace_root(), &opts)
         }
         "fetch" => {
             let mut kernels = Vec::new();

@@ -1,5 +1,7 @@
 //! `cargo xtask package [--check]`: the Debian package, built with
-//! `cargo deb` from `[package.metadata.deb]` in Cargo.toml.
+//! `cargo deb` from `[package.metadata.deb]` in Cargo.toml, and the RPM,
+//! built with `cargo generate-rpm` from `[package.metadata.generate-rpm]`
+//! (see [`rpm`]), both from the same static binaries in target/shipped.
 //!
 //! `--check` then lists the package, checks that every file a system
 //! install needs is in it (and nothing is missing from the conffiles),
@@ -7,13 +9,15 @@
 //! dpkg database (so the host's dpkg is never touched), checks the files
 //! landed and the installed binary runs, and purges it again. Running the
 //! maintainer scripts needs a shell inside the scratch root: as root, with
-//! a static busybox on the host (`.ci/run` installs busybox-static), the
+//! a static busybox on the host (the preflight installs busybox-static), the
 //! package is configured and purged too; otherwise it is only unpacked.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod rpm;
 
 /// Every file the package must install, with its mode.
 pub const EXPECTED: &[(&str, &str)] = &[
@@ -37,7 +41,12 @@ pub const EXPECTED: &[(&str, &str)] = &[
         "-rw-r--r--",
     ),
     ("usr/lib/systemd/system/ipvsadm-rs.service", "-rw-r--r--"),
+    (
+        "usr/lib/systemd/system/ipvsadm-rs-realserver.service",
+        "-rw-r--r--",
+    ),
     ("etc/default/ipvsadm-rs", "-rw-r--r--"),
+    ("etc/default/ipvsadm-rs-realserver", "-rw-r--r--"),
     ("usr/share/doc/ipvsadm-rs/README.md", "-rw-r--r--"),
     ("usr/share/doc/ipvsadm-rs/compat.md", "-rw-r--r--"),
     ("usr/share/doc/ipvsadm-rs/copyright", "-rw-r--r--"),
@@ -46,9 +55,12 @@ pub const EXPECTED: &[(&str, &str)] = &[
 ];
 
 /// The package's conffiles.
-pub const CONFFILES: &[&str] = &["/etc/default/ipvsadm-rs"];
+pub const CONFFILES: &[&str] = &[
+    "/etc/default/ipvsadm-rs",
+    "/etc/default/ipvsadm-rs-realserver",
+];
 
-fn output(cmd: &mut Command) -> Result<String> {
+pub(crate) fn output(cmd: &mut Command) -> Result<String> {
     let what = format!("{cmd:?}");
     let out = cmd.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
@@ -93,11 +105,14 @@ pub fn build(root: &Path) -> Result<PathBuf> {
 /// `cargo xtask package [--check]`.
 pub fn run(root: &Path, check: bool) -> Result<bool> {
     let deb = build(root)?;
+    let rpm = rpm::build(root)?;
     if !check {
         return Ok(true);
     }
     let mut ok = check_contents(&deb)?;
     ok &= check_install(root, &deb)?;
+    ok &= rpm::check_contents(&rpm)?;
+    ok &= rpm::check_install(root, &rpm)?;
     println!("package check: {}", if ok { "passed" } else { "FAILED" });
     Ok(ok)
 }
@@ -153,7 +168,7 @@ fn check_contents(deb: &Path) -> Result<bool> {
     Ok(ok)
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -162,7 +177,7 @@ fn is_root() -> bool {
 }
 
 /// A static busybox on the host, to be the scratch root's `/bin/sh`.
-fn static_busybox() -> Option<PathBuf> {
+pub(crate) fn static_busybox() -> Option<PathBuf> {
     let p = PathBuf::from("/bin/busybox");
     let out = Command::new("file").arg("-L").arg(&p).output().ok();
     let described = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
