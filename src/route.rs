@@ -482,7 +482,7 @@ mod tests {
             };
             encode_addr_reply(&mut a, h.seq, NLM_F_MULTI, &addr).unwrap();
             // An AF_PACKET (17) entry: skipped.
-            let mut b = crate::wire::netlink::MessageBuilder::new(
+            let mut b = crate::wire::rtnl::builder::MessageBuilder::new(
                 &mut a,
                 rtnl::RTM_NEWADDR,
                 NLM_F_MULTI,
@@ -500,7 +500,7 @@ mod tests {
 
         let (mut c, _) = scripted(|h, _| {
             let mut a = Vec::new();
-            let mut b = crate::wire::netlink::MessageBuilder::new(
+            let mut b = crate::wire::rtnl::builder::MessageBuilder::new(
                 &mut a,
                 rtnl::RTM_NEWADDR,
                 NLM_F_MULTI,
@@ -552,8 +552,13 @@ mod tests {
     fn route_lookup() {
         let (mut c, _) = scripted(|h, _| {
             let mut a = Vec::new();
-            let mut b =
-                crate::wire::netlink::MessageBuilder::new(&mut a, rtnl::RTM_NEWROUTE, 0, h.seq, 0);
+            let mut b = crate::wire::rtnl::builder::MessageBuilder::new(
+                &mut a,
+                rtnl::RTM_NEWROUTE,
+                0,
+                h.seq,
+                0,
+            );
             b.put_raw(&[2, 32, 0, 0, 254, 0, 0, rtnl::RTN_UNICAST, 0, 0, 0, 0]);
             b.put_u32(rtnl::RTA_OIF, 2);
             b.finish().unwrap();

@@ -12,7 +12,7 @@ use ipvsadm_rs::cli::print::{list_table, print_daemons, print_timeouts, save_tab
 use ipvsadm_rs::cli::resolve::NumericResolver;
 use ipvsadm_rs::model::{Family, ServiceEntry};
 use ipvsadm_rs::wire::ipvs;
-use ipvsadm_rs::wire::netlink::{attrs, decode_family_id, messages, Body, GenlMsg};
+use ipvsadm_rs::wire::netlink::{decode_family_id, messages, Body, GenlMsg};
 use ipvsadm_rs::wire::rtnl;
 use libfuzzer_sys::fuzz_target;
 
@@ -66,11 +66,9 @@ fn ipvs_attrs(a: &[u8]) {
         }
         let _ = save_table(&mut out, &entry, true, &NumericResolver);
     }
-    for attr in attrs(a) {
-        let _ = attr.get_string();
-        for inner in attr.nested() {
-            let _ = inner.payload();
-        }
+    // The attribute enums themselves, in both attribute spaces.
+    for cmd in [ipvs::Cmd::NewService, ipvs::Cmd::SetInfo] {
+        let _ = ipvs::decode_attrs(a, cmd);
     }
 }
 
@@ -89,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(m) = m else { break };
         if let Body::Data(p) = m.body {
             rtnl_payload(p);
+            let _ = ipvs::IpvsMessage::decode(p);
             if let Ok(g) = GenlMsg::parse(p) {
                 ipvs_attrs(g.attrs);
             }

@@ -14,7 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
-use super::netlink::{attrs, EncodeError, MessageBuilder, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use self::builder::{attrs, MessageBuilder};
+use super::netlink::{EncodeError, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 
 /// Message type: a link (reply to [`RTM_GETLINK`], or a request to change one).
 pub const RTM_NEWLINK: u16 = 16;
@@ -525,6 +526,307 @@ pub fn encode_addr_reply(
     }
     b.put_u32(IFA_FLAGS, a.flags);
     b.finish()
+}
+
+/// Interim: the hand-written builder, until rtnetlink moves onto
+/// `netlink-packet-route`.
+#[allow(dead_code)]
+pub(crate) mod builder {
+    use crate::wire::netlink::{align, EncodeError, NlHeader, NLA_F_NESTED};
+    const NLMSG_HDRLEN: usize = 16;
+    const NLA_HDRLEN: usize = 4;
+    const NLA_TYPE_MASK: u16 = 0x3fff;
+
+    fn read_u16(b: &[u8], at: usize) -> Option<u16> {
+        let s: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(u16::from_ne_bytes(s))
+    }
+
+    fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+        let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(u32::from_ne_bytes(s))
+    }
+
+    fn read_u64(b: &[u8], at: usize) -> Option<u64> {
+        let s: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
+        Some(u64::from_ne_bytes(s))
+    }
+    /// An open nest in a [`MessageBuilder`], closed by
+    /// [`MessageBuilder::end_nest`].
+    #[derive(Debug)]
+    #[must_use = "a nest must be closed with end_nest"]
+    pub struct Nest {
+        offset: usize,
+    }
+
+    /// Appends one netlink message to a buffer: the header first, then a
+    /// generic-netlink header and attributes. Lengths (message and nests) are
+    /// kept up to date as the message grows; [`MessageBuilder::finish`] reports
+    /// whether some length did not fit.
+    #[derive(Debug)]
+    pub struct MessageBuilder<'a> {
+        buf: &'a mut Vec<u8>,
+        start: usize,
+        error: Option<EncodeError>,
+    }
+
+    impl<'a> MessageBuilder<'a> {
+        /// Starts a message at the end of `buf`.
+        pub fn new(
+            buf: &'a mut Vec<u8>,
+            msg_type: u16,
+            flags: u16,
+            seq: u32,
+            pid: u32,
+        ) -> MessageBuilder<'a> {
+            let start = buf.len();
+            NlHeader {
+                len: NLMSG_HDRLEN as u32,
+                msg_type,
+                flags,
+                seq,
+                pid,
+            }
+            .write(buf);
+            MessageBuilder {
+                buf,
+                start,
+                error: None,
+            }
+        }
+
+        /// Starts a generic-netlink message: `nlmsghdr` then `genlmsghdr`
+        /// (`cmd`, `version`, reserved 0).
+        pub fn genl(
+            buf: &'a mut Vec<u8>,
+            family: u16,
+            flags: u16,
+            seq: u32,
+            pid: u32,
+            cmd: u8,
+            version: u8,
+        ) -> MessageBuilder<'a> {
+            let mut b = MessageBuilder::new(buf, family, flags, seq, pid);
+            b.put_raw(&[cmd, version, 0, 0]);
+            b
+        }
+
+        fn set_error(&mut self, e: EncodeError) {
+            if self.error.is_none() {
+                self.error = Some(e);
+            }
+        }
+
+        fn patch_len(&mut self) {
+            let len = self.buf.len().saturating_sub(self.start);
+            match u32::try_from(len) {
+                Ok(v) => {
+                    if let Some(s) = self.buf.get_mut(self.start..self.start + 4) {
+                        s.copy_from_slice(&v.to_ne_bytes());
+                    }
+                }
+                Err(_) => self.set_error(EncodeError::MessageTooLong { len }),
+            }
+        }
+
+        /// Appends raw bytes (padded to 4) to the message body.
+        pub fn put_raw(&mut self, bytes: &[u8]) -> &mut Self {
+            self.buf.extend_from_slice(bytes);
+            self.pad();
+            self.patch_len();
+            self
+        }
+
+        fn pad(&mut self) {
+            let rel = self.buf.len().saturating_sub(self.start);
+            let padded = align(rel);
+            self.buf.resize(self.start + padded, 0);
+        }
+
+        /// Appends an attribute (header, payload, padding).
+        pub fn put(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
+            let len = NLA_HDRLEN + payload.len();
+            let len16 = match u16::try_from(len) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.set_error(EncodeError::AttributeTooLong { len });
+                    return self;
+                }
+            };
+            self.buf.extend_from_slice(&len16.to_ne_bytes());
+            self.buf.extend_from_slice(&kind.to_ne_bytes());
+            self.put_raw(payload)
+        }
+
+        /// Appends a u8 attribute.
+        pub fn put_u8(&mut self, kind: u16, v: u8) -> &mut Self {
+            self.put(kind, &[v])
+        }
+
+        /// Appends a native-endian u16 attribute.
+        pub fn put_u16(&mut self, kind: u16, v: u16) -> &mut Self {
+            self.put(kind, &v.to_ne_bytes())
+        }
+
+        /// Appends a network-order u16 attribute (ports).
+        pub fn put_be16(&mut self, kind: u16, v: u16) -> &mut Self {
+            self.put(kind, &v.to_be_bytes())
+        }
+
+        /// Appends a native-endian u32 attribute.
+        pub fn put_u32(&mut self, kind: u16, v: u32) -> &mut Self {
+            self.put(kind, &v.to_ne_bytes())
+        }
+
+        /// Appends a native-endian u64 attribute.
+        pub fn put_u64(&mut self, kind: u16, v: u64) -> &mut Self {
+            self.put(kind, &v.to_ne_bytes())
+        }
+
+        /// Appends a NUL-terminated string attribute.
+        pub fn put_str(&mut self, kind: u16, s: &str) -> &mut Self {
+            let mut v = Vec::with_capacity(s.len() + 1);
+            v.extend_from_slice(s.as_bytes());
+            v.push(0);
+            self.put(kind, &v)
+        }
+
+        /// Opens a nest; its type carries `NLA_F_NESTED` as libnl 3.7 sets it.
+        pub fn begin_nest(&mut self, kind: u16) -> Nest {
+            let offset = self.buf.len();
+            self.buf
+                .extend_from_slice(&(NLA_HDRLEN as u16).to_ne_bytes());
+            self.buf
+                .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+            self.patch_len();
+            Nest { offset }
+        }
+
+        /// Closes a nest, writing its final length.
+        pub fn end_nest(&mut self, nest: Nest) -> &mut Self {
+            let len = self.buf.len().saturating_sub(nest.offset);
+            match u16::try_from(len) {
+                Ok(v) => {
+                    if let Some(s) = self.buf.get_mut(nest.offset..nest.offset + 2) {
+                        s.copy_from_slice(&v.to_ne_bytes());
+                    }
+                }
+                Err(_) => self.set_error(EncodeError::AttributeTooLong { len }),
+            }
+            self
+        }
+
+        /// Ends the message and returns its length. On error the partial
+        /// message is removed from the buffer.
+        pub fn finish(self) -> Result<usize, EncodeError> {
+            match self.error {
+                Some(e) => {
+                    self.buf.truncate(self.start);
+                    Err(e)
+                }
+                None => Ok(self.buf.len().saturating_sub(self.start)),
+            }
+        }
+    }
+
+    /// One attribute.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Attr<'a> {
+        raw_type: u16,
+        payload: &'a [u8],
+    }
+
+    impl<'a> Attr<'a> {
+        /// The attribute type without the nested / byte-order flags.
+        pub fn kind(&self) -> u16 {
+            self.raw_type & NLA_TYPE_MASK
+        }
+
+        /// The type as sent, flags included.
+        pub fn raw_type(&self) -> u16 {
+            self.raw_type
+        }
+
+        /// True if the sender flagged the payload as a nest.
+        pub fn is_nested(&self) -> bool {
+            self.raw_type & NLA_F_NESTED != 0
+        }
+
+        /// The payload without padding.
+        pub fn payload(&self) -> &'a [u8] {
+            self.payload
+        }
+
+        /// The first byte.
+        pub fn get_u8(&self) -> Option<u8> {
+            self.payload.first().copied()
+        }
+
+        /// The first two bytes, native-endian.
+        pub fn get_u16(&self) -> Option<u16> {
+            read_u16(self.payload, 0)
+        }
+
+        /// The first two bytes, network order.
+        pub fn get_be16(&self) -> Option<u16> {
+            self.get_u16().map(u16::from_be)
+        }
+
+        /// The first four bytes, native-endian.
+        pub fn get_u32(&self) -> Option<u32> {
+            read_u32(self.payload, 0)
+        }
+
+        /// The first eight bytes, native-endian.
+        pub fn get_u64(&self) -> Option<u64> {
+            read_u64(self.payload, 0)
+        }
+
+        /// The payload up to the first NUL, decoded as UTF-8 (invalid
+        /// sequences replaced).
+        pub fn get_string(&self) -> String {
+            let end = self
+                .payload
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(self.payload.len());
+            String::from_utf8_lossy(self.payload.get(..end).unwrap_or_default()).into_owned()
+        }
+
+        /// The attributes nested in the payload.
+        pub fn nested(&self) -> Attrs<'a> {
+            attrs(self.payload)
+        }
+    }
+
+    /// Iterator over attributes; stops silently at a malformed tail (an
+    /// attribute whose length is below 4 or beyond the data).
+    #[derive(Debug, Clone)]
+    pub struct Attrs<'a> {
+        rest: &'a [u8],
+    }
+
+    /// Iterates over the attributes in `data`.
+    pub fn attrs(data: &[u8]) -> Attrs<'_> {
+        Attrs { rest: data }
+    }
+
+    impl<'a> Iterator for Attrs<'a> {
+        type Item = Attr<'a>;
+
+        fn next(&mut self) -> Option<Attr<'a>> {
+            let len = read_u16(self.rest, 0)? as usize;
+            let raw_type = read_u16(self.rest, 2)?;
+            if len < NLA_HDRLEN || len > self.rest.len() {
+                self.rest = &[];
+                return None;
+            }
+            let payload = self.rest.get(NLA_HDRLEN..len)?;
+            let advance = align(len).min(self.rest.len());
+            self.rest = self.rest.get(advance..).unwrap_or_default();
+            Some(Attr { raw_type, payload })
+        }
+    }
 }
 
 #[cfg(test)]
