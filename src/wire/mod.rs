@@ -13,11 +13,11 @@
 //! * [`ipvs`]: the IPVS family (commands, attribute enums, `GenlFamily`),
 //!   request encoding identical to ipvsadm 1.31's, and reply decoding into
 //!   [`crate::model`] types.
-//! * [`rtnl`]: the route-netlink messages for links, addresses and route
-//!   lookups that the real-server setup and the director check use.
+//!
+//! Route-netlink (links, addresses, route lookups) is `netlink-packet-route`
+//! as it stands; its client is [`crate::route`].
 
 pub mod ipvs;
 pub mod netlink;
-pub mod rtnl;
 
 pub use netlink::{DecodeError, EncodeError};
