@@ -132,6 +132,21 @@ fn parse_nlas<A>(
         .collect()
 }
 
+/// An attribute's kernel name for error messages, formatted only when an
+/// error is reported (decoding a listing must not allocate per attribute).
+#[derive(Debug, Clone, Copy)]
+struct Name(&'static str, &'static str);
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IPVS_{}_ATTR_{}", self.0, self.1)
+    }
+}
+
+fn name_of(space: &'static str, names: &[&'static str], kind: u16) -> Name {
+    Name(space, names.get(usize::from(kind)).copied().unwrap_or("?"))
+}
+
 /// A NUL-terminated string; invalid UTF-8 is replaced, not refused.
 fn parse_cstr(payload: &[u8]) -> String {
     let end = payload
@@ -292,9 +307,9 @@ impl<T: AsRef<[u8]> + ?Sized> ParseableParametrized<NlaBuffer<&T>, bool> for Sta
     fn parse_with_param(buf: &NlaBuffer<&T>, wide: bool) -> Result<StatsAttr, PacketError> {
         let p = buf.value();
         let kind = buf.kind();
-        let name = STATS_NAMES.get(usize::from(kind)).copied().unwrap_or("?");
-        let c = || Counter::parse(p, wide).context(format!("IPVS_STATS_ATTR_{name}"));
-        let u = || parse_u64(p).context(format!("IPVS_STATS_ATTR_{name}"));
+        let name = name_of("STATS", &STATS_NAMES, kind);
+        let c = || Counter::parse(p, wide).context(name);
+        let u = || parse_u64(p).context(name);
         Ok(match kind {
             1 => StatsAttr::Conns(c()?),
             2 => StatsAttr::InPkts(c()?),
@@ -422,10 +437,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<ServiceAttr, PacketError> {
         let p = buf.value();
         let kind = buf.kind();
-        let what = || {
-            let name = SVC_NAMES.get(usize::from(kind)).copied().unwrap_or("?");
-            format!("IPVS_SVC_ATTR_{name}")
-        };
+        let what = || name_of("SVC", &SVC_NAMES, kind);
         Ok(match kind {
             1 => ServiceAttr::Af(parse_u16(p).context(what())?),
             2 => ServiceAttr::Protocol(parse_u16(p).context(what())?),
@@ -573,10 +585,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<DestAttr, PacketError> {
         let p = buf.value();
         let kind = buf.kind();
-        let what = || {
-            let name = DEST_NAMES.get(usize::from(kind)).copied().unwrap_or("?");
-            format!("IPVS_DEST_ATTR_{name}")
-        };
+        let what = || name_of("DEST", &DEST_NAMES, kind);
         let u32_ = || parse_u32(p).context(what());
         Ok(match kind {
             1 => DestAttr::Addr(p.to_vec()),
@@ -677,10 +686,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<DaemonAttr, PacketError> {
         let p = buf.value();
         let kind = buf.kind();
-        let what = || {
-            let name = DAEMON_NAMES.get(usize::from(kind)).copied().unwrap_or("?");
-            format!("IPVS_DAEMON_ATTR_{name}")
-        };
+        let what = || name_of("DAEMON", &DAEMON_NAMES, kind);
         let octets = |n: usize| {
             p.get(..n)
                 .filter(|_| p.len() == n)
