@@ -1479,16 +1479,11 @@ mod tests {
             responder: Box::new(|p| {
                 let mut d = Vec::new();
                 // A part without the SERVICE nest, then a good one.
-                crate::wire::netlink::MessageBuilder::genl(
-                    &mut d,
-                    FAM,
-                    NLM_F_MULTI,
-                    p.header.seq,
-                    0,
-                    1,
-                    1,
-                )
-                .finish()
+                crate::wire::ipvs::IpvsMessage {
+                    cmd: Cmd::NewService,
+                    attrs: Vec::new(),
+                }
+                .append_to(&mut d, FAM, NLM_F_MULTI, p.header.seq, 0)
                 .unwrap();
                 encode_service_reply(&mut d, &multi(p), &svc(1)).unwrap();
                 vec![d, done(p, 0)]
@@ -1512,7 +1507,7 @@ mod tests {
         let (mut c, _) = fake(Box::new(|_| vec![vec![1, 2, 3, 4, 5]]));
         assert!(matches!(
             c.flush(),
-            Err(Error::Decode(DecodeError::TruncatedHeader { .. }))
+            Err(Error::Decode(DecodeError::Packet(_)))
         ));
     }
 
@@ -1867,17 +1862,14 @@ mod tests {
         assert_eq!(id, Some(GENL_ID_CTRL));
 
         buf.clear();
-        let mut b = crate::wire::netlink::MessageBuilder::genl(
-            &mut buf,
-            GENL_ID_CTRL,
-            0x305,
-            8,
-            0,
-            crate::wire::netlink::CTRL_CMD_GETFAMILY,
-            1,
+        let dump = netlink_packet_generic::GenlMessage::from_payload(
+            netlink_packet_generic::ctrl::GenlCtrl {
+                cmd: netlink_packet_generic::ctrl::GenlCtrlCmd::GetFamily,
+                nlas: Vec::new(),
+            },
         );
-        b.put_raw(&[]);
-        b.finish().unwrap();
+        crate::wire::netlink::append(&mut buf, crate::wire::netlink::message(dump, 0x305, 8, 0))
+            .unwrap();
         s.send(&buf).unwrap();
         let mut families = 0;
         'dump: loop {

@@ -1,7 +1,8 @@
 //! Every decoder of kernel bytes with arbitrary input: the netlink
 //! framing, the generic-netlink header, each IPVS reply decoder (on the
 //! whole input and on the attributes of every data message in it), the
-//! controller's family reply, the route-netlink decoders, the connection
+//! controller's family reply, the route-netlink decoders
+//! (netlink-packet-route's parsers behind `route::decode_*`), the connection
 //! table text of /proc/net/ip_vs_conn, and the printers on whatever
 //! decoded.
 #![no_main]
@@ -11,9 +12,9 @@ use ipvsadm_rs::cli::options::ListOptions;
 use ipvsadm_rs::cli::print::{list_table, print_daemons, print_timeouts, save_table};
 use ipvsadm_rs::cli::resolve::NumericResolver;
 use ipvsadm_rs::model::{Family, ServiceEntry};
+use ipvsadm_rs::route;
 use ipvsadm_rs::wire::ipvs;
-use ipvsadm_rs::wire::netlink::{attrs, decode_family_id, messages, Body, GenlMsg};
-use ipvsadm_rs::wire::rtnl;
+use ipvsadm_rs::wire::netlink::{decode_family_id, messages, Body, GenlMsg};
 use libfuzzer_sys::fuzz_target;
 
 fn opts() -> [ListOptions; 3] {
@@ -66,20 +67,18 @@ fn ipvs_attrs(a: &[u8]) {
         }
         let _ = save_table(&mut out, &entry, true, &NumericResolver);
     }
-    for attr in attrs(a) {
-        let _ = attr.get_string();
-        for inner in attr.nested() {
-            let _ = inner.payload();
-        }
+    // The attribute enums themselves, in both attribute spaces.
+    for cmd in [ipvs::Cmd::NewService, ipvs::Cmd::SetInfo] {
+        let _ = ipvs::decode_attrs(a, cmd);
     }
 }
 
 fn rtnl_payload(p: &[u8]) {
-    let _ = rtnl::decode_link(p);
-    if let Ok(addr) = rtnl::decode_addr(p) {
+    let _ = route::decode_link(p);
+    if let Ok(Some(addr)) = route::decode_addr(p) {
         let _ = addr.subnet_contains(&"10.0.0.1".parse().unwrap());
     }
-    let _ = rtnl::decode_route(p);
+    let _ = route::decode_route(p);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -89,6 +88,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(m) = m else { break };
         if let Body::Data(p) = m.body {
             rtnl_payload(p);
+            let _ = ipvs::IpvsMessage::decode(p);
             if let Ok(g) = GenlMsg::parse(p) {
                 ipvs_attrs(g.attrs);
             }

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use crate::client::Client;
 use crate::model::{Dest, FwdMethod, Service, ServiceEntry, ServiceKey};
 use crate::route::{self, HostNet, System};
-use crate::wire::rtnl::{Address, Link};
+use crate::route::{Address, Link};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -589,7 +589,7 @@ fn read_table() -> Result<Vec<ServiceEntry>, String> {
 pub(crate) mod tests {
     use super::*;
     use crate::model::{Protocol, ServiceKey};
-    use crate::wire::rtnl::{Route, IFF_LOOPBACK, IFF_UP};
+    use crate::route::{Route, IFF_LOOPBACK, IFF_UP};
     use std::collections::BTreeMap;
 
     /// An in-memory host for the checks and for `realserver`.

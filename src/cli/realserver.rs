@@ -63,7 +63,7 @@ use std::path::PathBuf;
 
 use crate::cli::check::{self, Level, Report};
 use crate::route::{self, ipv4_conf, sysctl_name, HostNet, System};
-use crate::wire::rtnl::{Address, Link};
+use crate::route::{Address, Link};
 
 /// Where `apply` records what it changed, unless `--state` says otherwise.
 pub const DEFAULT_STATE: &str = "/run/ipvsadm-rs/realserver.state";
@@ -1138,7 +1138,7 @@ pub fn dispatch(
 mod tests {
     use super::*;
     use crate::cli::check::tests::{addr, ip, link, FakeHost};
-    use crate::wire::rtnl::{IFF_NOARP, IFF_UP};
+    use crate::route::{IFF_NOARP, IFF_UP};
 
     #[derive(Debug, Default)]
     struct MemStore {

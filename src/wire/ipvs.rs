@@ -1,18 +1,27 @@
-//! The IPVS generic-netlink family: command and attribute numbers, request
-//! encoding exactly as ipvsadm 1.31 (libnl 3.7) lays it out, and decoding of
-//! the kernel's replies into the [`crate::model`] types.
+//! The IPVS generic-netlink family in the style of the rust-netlink packet
+//! crates (their `ctrl` module is the model): a command enum, the message
+//! type [`IpvsMessage`] with its `GenlFamily` implementation, and one
+//! attribute enum per nest ([`IpvsAttr`], [`ServiceAttr`], [`DestAttr`],
+//! [`DaemonAttr`], [`StatsAttr`]) implementing `Nla` and `Parseable`, each
+//! with an `Other(DefaultNla)` arm that keeps what a newer kernel adds.
 //!
-//! Request layout (attribute order, which attributes are always sent, the
-//! `NLA_F_NESTED` flag on nests) follows the reference's §5.4 byte for byte,
-//! so that a capture of ipvsadm-rs and of ipvsadm can be compared directly.
-//! Decoders require what ipvsadm requires (§5.5), ignore attributes they do
-//! not know, and read every 64-bit counter in full.
+//! On top of them: [`IpvsRequest`] builds what ipvsadm 1.31 (libnl 3.7)
+//! sends, attribute for attribute and in the same order (reference §5.4),
+//! and the `decode_*` functions turn replies into [`crate::model`] types,
+//! requiring what ipvsadm requires (§5.5) and reading every 64-bit counter
+//! in full.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use netlink_packet_core::{
+    emit_u16, emit_u16_be, emit_u32, emit_u64, parse_u16, parse_u16_be, parse_u32, parse_u64,
+    parse_u8, DecodeError as PacketError, DefaultNla, Emitable, ErrorContext, Nla, NlaBuffer,
+    NlasIterator, Parseable, ParseableParametrized, NLA_F_NESTED,
+};
+use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
+
 use super::netlink::{
-    attr_table, Attr, DecodeError, EncodeError, MessageBuilder, NLM_F_ACK, NLM_F_DUMP,
-    NLM_F_REQUEST,
+    append, check_nla, message, DecodeError, EncodeError, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::model::{
     Daemon, DaemonState, Dest, Family, FwdMethod, Info, Protocol, Service, ServiceKey, Stats,
@@ -23,14 +32,6 @@ use crate::model::{
 pub const FAMILY_NAME: &str = "IPVS";
 /// The family version sent in every request's `genlmsghdr`.
 pub const FAMILY_VERSION: u8 = 1;
-
-/// Names a numbered attribute, for error messages.
-pub trait AttrId: Copy {
-    /// The attribute number.
-    fn raw(self) -> u16;
-    /// The attribute's name (as in the kernel header, without prefix).
-    fn name(self) -> &'static str;
-}
 
 macro_rules! wire_enum {
     (
@@ -70,19 +71,6 @@ macro_rules! wire_enum {
                     $( $name::$variant => $text, )*
                     $name::Other(_) => "?",
                 }
-            }
-        }
-    };
-}
-
-macro_rules! attr_id {
-    ($name:ident) => {
-        impl AttrId for $name {
-            fn raw(self) -> u16 {
-                self.to_raw()
-            }
-            fn name(self) -> &'static str {
-                $name::name(self)
             }
         }
     };
@@ -130,155 +118,779 @@ wire_enum! {
     }
 }
 
-wire_enum! {
-    /// Top-level attributes of requests and replies (`IPVS_CMD_ATTR_*`).
-    CmdAttr: u16 {
-        /// Nested service.
-        Service = 1 => "SERVICE",
-        /// Nested destination.
-        Dest = 2 => "DEST",
-        /// Nested sync daemon.
-        Daemon = 3 => "DAEMON",
-        /// TCP established timeout (u32 seconds).
-        TimeoutTcp = 4 => "TIMEOUT_TCP",
-        /// TCP FIN-wait timeout (u32 seconds).
-        TimeoutTcpFin = 5 => "TIMEOUT_TCP_FIN",
-        /// UDP timeout (u32 seconds).
-        TimeoutUdp = 6 => "TIMEOUT_UDP",
-    }
-}
-attr_id!(CmdAttr);
+// ---------------------------------------------------------------------------
+// Attribute enums
+// ---------------------------------------------------------------------------
 
-wire_enum! {
-    /// Top-level attributes of the `GET_INFO` reply (`IPVS_INFO_ATTR_*`).
-    InfoAttr: u16 {
-        /// IPVS version (u32, `0x010201` = 1.2.1).
-        Version = 1 => "VERSION",
-        /// Connection hash table size (u32).
-        ConnTabSize = 2 => "CONN_TAB_SIZE",
-    }
+/// Parses every attribute of a nest (or of a message) with `parse`.
+fn parse_nlas<A>(
+    payload: &[u8],
+    parse: impl Fn(&NlaBuffer<&[u8]>) -> Result<A, PacketError>,
+) -> Result<Vec<A>, PacketError> {
+    NlasIterator::new(payload)
+        .map(|nla| nla.and_then(|nla| parse(&nla)))
+        .collect()
 }
-attr_id!(InfoAttr);
 
-wire_enum! {
-    /// Attributes inside a service nest (`IPVS_SVC_ATTR_*`).
-    SvcAttr: u16 {
-        /// Address family (u16).
-        Af = 1 => "AF",
-        /// Transport protocol (u16).
-        Protocol = 2 => "PROTOCOL",
-        /// Virtual address (16 bytes, IPv4 in the first 4).
-        Addr = 3 => "ADDR",
-        /// Port (u16, network order).
-        Port = 4 => "PORT",
-        /// Firewall mark (u32).
-        Fwmark = 5 => "FWMARK",
-        /// Scheduler name (string).
-        SchedName = 6 => "SCHED_NAME",
-        /// Flags and mask (2 × u32).
-        Flags = 7 => "FLAGS",
-        /// Persistence timeout (u32 seconds).
-        Timeout = 8 => "TIMEOUT",
-        /// Persistence netmask (u32; IPv4 mask bytes or IPv6 prefix).
-        Netmask = 9 => "NETMASK",
-        /// Legacy counters (nested).
-        Stats = 10 => "STATS",
-        /// Persistence engine name (string).
-        PeName = 11 => "PE_NAME",
-        /// 64-bit counters (nested).
-        Stats64 = 12 => "STATS64",
-    }
-}
-attr_id!(SvcAttr);
+/// An attribute's kernel name for error messages, formatted only when an
+/// error is reported (decoding a listing must not allocate per attribute).
+#[derive(Debug, Clone, Copy)]
+struct Name(&'static str, &'static str);
 
-wire_enum! {
-    /// Attributes inside a destination nest (`IPVS_DEST_ATTR_*`).
-    DestAttr: u16 {
-        /// Address (16 bytes).
-        Addr = 1 => "ADDR",
-        /// Port (u16, network order).
-        Port = 2 => "PORT",
-        /// Forwarding method (u32).
-        FwdMethod = 3 => "FWD_METHOD",
-        /// Weight (u32, signed in the kernel).
-        Weight = 4 => "WEIGHT",
-        /// Upper connection threshold (u32).
-        UThresh = 5 => "U_THRESH",
-        /// Lower connection threshold (u32).
-        LThresh = 6 => "L_THRESH",
-        /// Active connections (u32, replies).
-        ActiveConns = 7 => "ACTIVE_CONNS",
-        /// Inactive connections (u32, replies).
-        InactConns = 8 => "INACT_CONNS",
-        /// Persistent templates (u32, replies).
-        PersistConns = 9 => "PERSIST_CONNS",
-        /// Legacy counters (nested, replies).
-        Stats = 10 => "STATS",
-        /// Destination address family (u16).
-        AddrFamily = 11 => "ADDR_FAMILY",
-        /// 64-bit counters (nested, replies).
-        Stats64 = 12 => "STATS64",
-        /// Tunnel type (u8).
-        TunType = 13 => "TUN_TYPE",
-        /// Tunnel port (u16, network order).
-        TunPort = 14 => "TUN_PORT",
-        /// Tunnel flags (u16).
-        TunFlags = 15 => "TUN_FLAGS",
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IPVS_{}_ATTR_{}", self.0, self.1)
     }
 }
-attr_id!(DestAttr);
 
-wire_enum! {
-    /// Attributes inside a sync-daemon nest (`IPVS_DAEMON_ATTR_*`).
-    DaemonAttr: u16 {
-        /// Master (1) or backup (2) (u32).
-        State = 1 => "STATE",
-        /// Multicast interface (string).
-        McastIfn = 2 => "MCAST_IFN",
-        /// Sync id (u32).
-        SyncId = 3 => "SYNC_ID",
-        /// Maximum sync message length (u16).
-        SyncMaxlen = 4 => "SYNC_MAXLEN",
-        /// IPv4 multicast group (4 address bytes).
-        McastGroup = 5 => "MCAST_GROUP",
-        /// IPv6 multicast group (16 bytes).
-        McastGroup6 = 6 => "MCAST_GROUP6",
-        /// Multicast port (u16, host order).
-        McastPort = 7 => "MCAST_PORT",
-        /// Multicast TTL (u8).
-        McastTtl = 8 => "MCAST_TTL",
-    }
+fn name_of(space: &'static str, names: &[&'static str], kind: u16) -> Name {
+    Name(space, names.get(usize::from(kind)).copied().unwrap_or("?"))
 }
-attr_id!(DaemonAttr);
 
-wire_enum! {
-    /// Attributes inside a counters nest (`IPVS_STATS_ATTR_*`).
-    StatsAttr: u16 {
-        /// Connections.
-        Conns = 1 => "CONNS",
-        /// Incoming packets.
-        InPkts = 2 => "INPKTS",
-        /// Outgoing packets.
-        OutPkts = 3 => "OUTPKTS",
-        /// Incoming bytes (u64 in both nests).
-        InBytes = 4 => "INBYTES",
-        /// Outgoing bytes (u64 in both nests).
-        OutBytes = 5 => "OUTBYTES",
-        /// Connections per second.
-        Cps = 6 => "CPS",
-        /// Incoming packets per second.
-        InPps = 7 => "INPPS",
-        /// Outgoing packets per second.
-        OutPps = 8 => "OUTPPS",
-        /// Incoming bytes per second.
-        InBps = 9 => "INBPS",
-        /// Outgoing bytes per second.
-        OutBps = 10 => "OUTBPS",
-        /// Alignment padding before u64 values; skipped.
-        Pad = 11 => "PAD",
+/// A NUL-terminated string; invalid UTF-8 is replaced, not refused.
+fn parse_cstr(payload: &[u8]) -> String {
+    let end = payload
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(payload.len());
+    String::from_utf8_lossy(payload.get(..end).unwrap_or_default()).into_owned()
+}
+
+fn emit_cstr(buffer: &mut [u8], s: &str) {
+    let (text, nul) = buffer.split_at_mut(s.len().min(buffer.len()));
+    text.copy_from_slice(s.as_bytes().get(..text.len()).unwrap_or_default());
+    nul.fill(0);
+}
+
+fn emit_bytes(buffer: &mut [u8], bytes: &[u8]) {
+    buffer.copy_from_slice(bytes);
+}
+
+fn nested_len<A: Nla>(v: &[A]) -> usize {
+    v.buffer_len()
+}
+
+/// A counter in a stats nest: 32 bits in the legacy `STATS` nest, 64 in
+/// `STATS64` (the byte counters are 64 bits in both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// From / for the legacy nest.
+    Narrow(u32),
+    /// From / for the 64-bit nest.
+    Wide(u64),
+}
+
+impl From<Counter> for u64 {
+    fn from(c: Counter) -> u64 {
+        match c {
+            Counter::Narrow(v) => u64::from(v),
+            Counter::Wide(v) => v,
+        }
     }
 }
-attr_id!(StatsAttr);
+
+impl Counter {
+    fn new(v: u64, wide: bool) -> Counter {
+        if wide {
+            Counter::Wide(v)
+        } else {
+            Counter::Narrow(v as u32)
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Counter::Narrow(_) => 4,
+            Counter::Wide(_) => 8,
+        }
+    }
+
+    fn emit(self, buffer: &mut [u8]) {
+        match self {
+            Counter::Narrow(v) => emit_u32(buffer, v),
+            Counter::Wide(v) => emit_u64(buffer, v),
+        }
+        .unwrap_or(())
+    }
+
+    fn parse(payload: &[u8], wide: bool) -> Result<Counter, PacketError> {
+        if wide {
+            parse_u64(payload).map(Counter::Wide)
+        } else {
+            parse_u32(payload).map(Counter::Narrow)
+        }
+    }
+}
+
+/// Attributes of a counters nest (`IPVS_STATS_ATTR_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAttr {
+    /// Connections.
+    Conns(Counter),
+    /// Incoming packets.
+    InPkts(Counter),
+    /// Outgoing packets.
+    OutPkts(Counter),
+    /// Incoming bytes (64 bits in both nests).
+    InBytes(u64),
+    /// Outgoing bytes (64 bits in both nests).
+    OutBytes(u64),
+    /// Connections per second.
+    Cps(Counter),
+    /// Incoming packets per second.
+    InPps(Counter),
+    /// Outgoing packets per second.
+    OutPps(Counter),
+    /// Incoming bytes per second.
+    InBps(Counter),
+    /// Outgoing bytes per second.
+    OutBps(Counter),
+    /// Anything else (`PAD` included).
+    Other(DefaultNla),
+}
+
+const STATS_NAMES: [&str; 11] = [
+    "?", "CONNS", "INPKTS", "OUTPKTS", "INBYTES", "OUTBYTES", "CPS", "INPPS", "OUTPPS", "INBPS",
+    "OUTBPS",
+];
+
+impl Nla for StatsAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            StatsAttr::InBytes(_) | StatsAttr::OutBytes(_) => 8,
+            StatsAttr::Conns(c)
+            | StatsAttr::InPkts(c)
+            | StatsAttr::OutPkts(c)
+            | StatsAttr::Cps(c)
+            | StatsAttr::InPps(c)
+            | StatsAttr::OutPps(c)
+            | StatsAttr::InBps(c)
+            | StatsAttr::OutBps(c) => c.len(),
+            StatsAttr::Other(o) => o.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            StatsAttr::Conns(_) => 1,
+            StatsAttr::InPkts(_) => 2,
+            StatsAttr::OutPkts(_) => 3,
+            StatsAttr::InBytes(_) => 4,
+            StatsAttr::OutBytes(_) => 5,
+            StatsAttr::Cps(_) => 6,
+            StatsAttr::InPps(_) => 7,
+            StatsAttr::OutPps(_) => 8,
+            StatsAttr::InBps(_) => 9,
+            StatsAttr::OutBps(_) => 10,
+            StatsAttr::Other(o) => o.kind(),
+        }
+    }
+
+    fn emit_value(&self, buffer: &mut [u8]) {
+        match self {
+            StatsAttr::InBytes(v) | StatsAttr::OutBytes(v) => emit_u64(buffer, *v).unwrap_or(()),
+            StatsAttr::Conns(c)
+            | StatsAttr::InPkts(c)
+            | StatsAttr::OutPkts(c)
+            | StatsAttr::Cps(c)
+            | StatsAttr::InPps(c)
+            | StatsAttr::OutPps(c)
+            | StatsAttr::InBps(c)
+            | StatsAttr::OutBps(c) => c.emit(buffer),
+            StatsAttr::Other(o) => o.emit_value(buffer),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> ParseableParametrized<NlaBuffer<&T>, bool> for StatsAttr {
+    /// `wide`: the attribute is in a `STATS64` nest.
+    fn parse_with_param(buf: &NlaBuffer<&T>, wide: bool) -> Result<StatsAttr, PacketError> {
+        let p = buf.value();
+        let kind = buf.kind();
+        let name = name_of("STATS", &STATS_NAMES, kind);
+        let c = || Counter::parse(p, wide).context(name);
+        let u = || parse_u64(p).context(name);
+        Ok(match kind {
+            1 => StatsAttr::Conns(c()?),
+            2 => StatsAttr::InPkts(c()?),
+            3 => StatsAttr::OutPkts(c()?),
+            4 => StatsAttr::InBytes(u()?),
+            5 => StatsAttr::OutBytes(u()?),
+            6 => StatsAttr::Cps(c()?),
+            7 => StatsAttr::InPps(c()?),
+            8 => StatsAttr::OutPps(c()?),
+            9 => StatsAttr::InBps(c()?),
+            10 => StatsAttr::OutBps(c()?),
+            _ => StatsAttr::Other(DefaultNla::parse(buf)?),
+        })
+    }
+}
+
+fn parse_stats(p: &[u8], wide: bool) -> Result<Vec<StatsAttr>, PacketError> {
+    parse_nlas(p, |n| StatsAttr::parse_with_param(n, wide))
+}
+
+/// Attributes of a service nest (`IPVS_SVC_ATTR_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceAttr {
+    /// Address family.
+    Af(u16),
+    /// Transport protocol.
+    Protocol(u16),
+    /// Virtual address: 16 bytes (`union nf_inet_addr`), IPv4 in the first 4.
+    Addr(Vec<u8>),
+    /// Port (network order on the wire).
+    Port(u16),
+    /// Firewall mark.
+    Fwmark(u32),
+    /// Scheduler name.
+    SchedName(String),
+    /// Flags, and the mask of the flags that count.
+    Flags {
+        /// `IP_VS_SVC_F_*`.
+        flags: u32,
+        /// Which of them are set by this message.
+        mask: u32,
+    },
+    /// Persistence timeout in seconds.
+    Timeout(u32),
+    /// Persistence netmask as sent: IPv4 mask bytes, or an IPv6 prefix
+    /// length in host order.
+    Netmask([u8; 4]),
+    /// Legacy counters.
+    Stats(Vec<StatsAttr>),
+    /// Persistence engine name.
+    PeName(String),
+    /// 64-bit counters.
+    Stats64(Vec<StatsAttr>),
+    /// Anything else.
+    Other(DefaultNla),
+}
+
+const SVC_NAMES: [&str; 13] = [
+    "?",
+    "AF",
+    "PROTOCOL",
+    "ADDR",
+    "PORT",
+    "FWMARK",
+    "SCHED_NAME",
+    "FLAGS",
+    "TIMEOUT",
+    "NETMASK",
+    "STATS",
+    "PE_NAME",
+    "STATS64",
+];
+
+impl Nla for ServiceAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            ServiceAttr::Af(_) | ServiceAttr::Protocol(_) | ServiceAttr::Port(_) => 2,
+            ServiceAttr::Fwmark(_) | ServiceAttr::Timeout(_) | ServiceAttr::Netmask(_) => 4,
+            ServiceAttr::Flags { .. } => 8,
+            ServiceAttr::Addr(a) => a.len(),
+            ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => s.len() + 1,
+            ServiceAttr::Stats(v) | ServiceAttr::Stats64(v) => nested_len(v),
+            ServiceAttr::Other(o) => o.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            ServiceAttr::Af(_) => 1,
+            ServiceAttr::Protocol(_) => 2,
+            ServiceAttr::Addr(_) => 3,
+            ServiceAttr::Port(_) => 4,
+            ServiceAttr::Fwmark(_) => 5,
+            ServiceAttr::SchedName(_) => 6,
+            ServiceAttr::Flags { .. } => 7,
+            ServiceAttr::Timeout(_) => 8,
+            ServiceAttr::Netmask(_) => 9,
+            ServiceAttr::Stats(_) => 10 | NLA_F_NESTED,
+            ServiceAttr::PeName(_) => 11,
+            ServiceAttr::Stats64(_) => 12 | NLA_F_NESTED,
+            ServiceAttr::Other(o) => o.kind(),
+        }
+    }
+
+    fn emit_value(&self, b: &mut [u8]) {
+        match self {
+            ServiceAttr::Af(v) | ServiceAttr::Protocol(v) => emit_u16(b, *v).unwrap_or(()),
+            ServiceAttr::Port(v) => emit_u16_be(b, *v).unwrap_or(()),
+            ServiceAttr::Fwmark(v) | ServiceAttr::Timeout(v) => emit_u32(b, *v).unwrap_or(()),
+            ServiceAttr::Netmask(m) => emit_bytes(b, m),
+            ServiceAttr::Flags { flags, mask } => {
+                let (f, m) = b.split_at_mut(4);
+                emit_u32(f, *flags).unwrap_or(());
+                emit_u32(m, *mask).unwrap_or(());
+            }
+            ServiceAttr::Addr(a) => emit_bytes(b, a),
+            ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => emit_cstr(b, s),
+            ServiceAttr::Stats(v) | ServiceAttr::Stats64(v) => v.as_slice().emit(b),
+            ServiceAttr::Other(o) => o.emit_value(b),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
+    fn parse(buf: &NlaBuffer<&'a T>) -> Result<ServiceAttr, PacketError> {
+        let p = buf.value();
+        let kind = buf.kind();
+        let what = || name_of("SVC", &SVC_NAMES, kind);
+        Ok(match kind {
+            1 => ServiceAttr::Af(parse_u16(p).context(what())?),
+            2 => ServiceAttr::Protocol(parse_u16(p).context(what())?),
+            3 => ServiceAttr::Addr(p.to_vec()),
+            4 => ServiceAttr::Port(parse_u16_be(p).context(what())?),
+            5 => ServiceAttr::Fwmark(parse_u32(p).context(what())?),
+            6 => ServiceAttr::SchedName(parse_cstr(p)),
+            7 => match (p.get(..4), p.get(4..)) {
+                (Some(f), Some(m)) => ServiceAttr::Flags {
+                    flags: parse_u32(f).context(what())?,
+                    mask: parse_u32(m).context(what())?,
+                },
+                _ => return Err(PacketError::invalid_number(8, p.len())),
+            },
+            8 => ServiceAttr::Timeout(parse_u32(p).context(what())?),
+            9 => ServiceAttr::Netmask(
+                p.try_into()
+                    .map_err(|_| PacketError::invalid_number(4, p.len()))
+                    .context(what())?,
+            ),
+            10 => ServiceAttr::Stats(parse_stats(p, false).context(what())?),
+            11 => ServiceAttr::PeName(parse_cstr(p)),
+            12 => ServiceAttr::Stats64(parse_stats(p, true).context(what())?),
+            _ => ServiceAttr::Other(DefaultNla::parse(buf)?),
+        })
+    }
+}
+
+/// Attributes of a destination nest (`IPVS_DEST_ATTR_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestAttr {
+    /// Address: 16 bytes, IPv4 in the first 4.
+    Addr(Vec<u8>),
+    /// Port (network order on the wire).
+    Port(u16),
+    /// Forwarding method (`IP_VS_CONN_F_*`).
+    FwdMethod(u32),
+    /// Weight (signed in the kernel).
+    Weight(u32),
+    /// Upper connection threshold.
+    UThresh(u32),
+    /// Lower connection threshold.
+    LThresh(u32),
+    /// Active connections (replies).
+    ActiveConns(u32),
+    /// Inactive connections (replies).
+    InactConns(u32),
+    /// Persistent templates (replies).
+    PersistConns(u32),
+    /// Legacy counters (replies).
+    Stats(Vec<StatsAttr>),
+    /// Address family of the destination.
+    AddrFamily(u16),
+    /// 64-bit counters (replies).
+    Stats64(Vec<StatsAttr>),
+    /// Tunnel type.
+    TunType(u8),
+    /// Tunnel port (network order on the wire).
+    TunPort(u16),
+    /// Tunnel flags.
+    TunFlags(u16),
+    /// Anything else.
+    Other(DefaultNla),
+}
+
+const DEST_NAMES: [&str; 16] = [
+    "?",
+    "ADDR",
+    "PORT",
+    "FWD_METHOD",
+    "WEIGHT",
+    "U_THRESH",
+    "L_THRESH",
+    "ACTIVE_CONNS",
+    "INACT_CONNS",
+    "PERSIST_CONNS",
+    "STATS",
+    "ADDR_FAMILY",
+    "STATS64",
+    "TUN_TYPE",
+    "TUN_PORT",
+    "TUN_FLAGS",
+];
+
+impl Nla for DestAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            DestAttr::Addr(a) => a.len(),
+            DestAttr::TunType(_) => 1,
+            DestAttr::Port(_) | DestAttr::AddrFamily(_) | DestAttr::TunPort(_) => 2,
+            DestAttr::TunFlags(_) => 2,
+            DestAttr::FwdMethod(_)
+            | DestAttr::Weight(_)
+            | DestAttr::UThresh(_)
+            | DestAttr::LThresh(_)
+            | DestAttr::ActiveConns(_)
+            | DestAttr::InactConns(_)
+            | DestAttr::PersistConns(_) => 4,
+            DestAttr::Stats(v) | DestAttr::Stats64(v) => nested_len(v),
+            DestAttr::Other(o) => o.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            DestAttr::Addr(_) => 1,
+            DestAttr::Port(_) => 2,
+            DestAttr::FwdMethod(_) => 3,
+            DestAttr::Weight(_) => 4,
+            DestAttr::UThresh(_) => 5,
+            DestAttr::LThresh(_) => 6,
+            DestAttr::ActiveConns(_) => 7,
+            DestAttr::InactConns(_) => 8,
+            DestAttr::PersistConns(_) => 9,
+            DestAttr::Stats(_) => 10 | NLA_F_NESTED,
+            DestAttr::AddrFamily(_) => 11,
+            DestAttr::Stats64(_) => 12 | NLA_F_NESTED,
+            DestAttr::TunType(_) => 13,
+            DestAttr::TunPort(_) => 14,
+            DestAttr::TunFlags(_) => 15,
+            DestAttr::Other(o) => o.kind(),
+        }
+    }
+
+    fn emit_value(&self, b: &mut [u8]) {
+        match self {
+            DestAttr::Addr(a) => emit_bytes(b, a),
+            DestAttr::TunType(v) => emit_bytes(b, &[*v]),
+            DestAttr::Port(v) | DestAttr::TunPort(v) => emit_u16_be(b, *v).unwrap_or(()),
+            DestAttr::AddrFamily(v) | DestAttr::TunFlags(v) => emit_u16(b, *v).unwrap_or(()),
+            DestAttr::FwdMethod(v)
+            | DestAttr::Weight(v)
+            | DestAttr::UThresh(v)
+            | DestAttr::LThresh(v)
+            | DestAttr::ActiveConns(v)
+            | DestAttr::InactConns(v)
+            | DestAttr::PersistConns(v) => emit_u32(b, *v).unwrap_or(()),
+            DestAttr::Stats(v) | DestAttr::Stats64(v) => v.as_slice().emit(b),
+            DestAttr::Other(o) => o.emit_value(b),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
+    fn parse(buf: &NlaBuffer<&'a T>) -> Result<DestAttr, PacketError> {
+        let p = buf.value();
+        let kind = buf.kind();
+        let what = || name_of("DEST", &DEST_NAMES, kind);
+        let u32_ = || parse_u32(p).context(what());
+        Ok(match kind {
+            1 => DestAttr::Addr(p.to_vec()),
+            2 => DestAttr::Port(parse_u16_be(p).context(what())?),
+            3 => DestAttr::FwdMethod(u32_()?),
+            4 => DestAttr::Weight(u32_()?),
+            5 => DestAttr::UThresh(u32_()?),
+            6 => DestAttr::LThresh(u32_()?),
+            7 => DestAttr::ActiveConns(u32_()?),
+            8 => DestAttr::InactConns(u32_()?),
+            9 => DestAttr::PersistConns(u32_()?),
+            10 => DestAttr::Stats(parse_stats(p, false).context(what())?),
+            11 => DestAttr::AddrFamily(parse_u16(p).context(what())?),
+            12 => DestAttr::Stats64(parse_stats(p, true).context(what())?),
+            13 => DestAttr::TunType(parse_u8(p).context(what())?),
+            14 => DestAttr::TunPort(parse_u16_be(p).context(what())?),
+            15 => DestAttr::TunFlags(parse_u16(p).context(what())?),
+            _ => DestAttr::Other(DefaultNla::parse(buf)?),
+        })
+    }
+}
+
+/// Attributes of a sync-daemon nest (`IPVS_DAEMON_ATTR_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonAttr {
+    /// Master (1) or backup (2).
+    State(u32),
+    /// Multicast interface.
+    McastIfn(String),
+    /// Sync id.
+    SyncId(u32),
+    /// Maximum sync message length.
+    SyncMaxlen(u16),
+    /// IPv4 multicast group.
+    McastGroup(Ipv4Addr),
+    /// IPv6 multicast group.
+    McastGroup6(Ipv6Addr),
+    /// Multicast port (host order).
+    McastPort(u16),
+    /// Multicast TTL.
+    McastTtl(u8),
+    /// Anything else.
+    Other(DefaultNla),
+}
+
+const DAEMON_NAMES: [&str; 9] = [
+    "?",
+    "STATE",
+    "MCAST_IFN",
+    "SYNC_ID",
+    "SYNC_MAXLEN",
+    "MCAST_GROUP",
+    "MCAST_GROUP6",
+    "MCAST_PORT",
+    "MCAST_TTL",
+];
+
+impl Nla for DaemonAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            DaemonAttr::State(_) | DaemonAttr::SyncId(_) | DaemonAttr::McastGroup(_) => 4,
+            DaemonAttr::McastIfn(s) => s.len() + 1,
+            DaemonAttr::SyncMaxlen(_) | DaemonAttr::McastPort(_) => 2,
+            DaemonAttr::McastGroup6(_) => 16,
+            DaemonAttr::McastTtl(_) => 1,
+            DaemonAttr::Other(o) => o.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            DaemonAttr::State(_) => 1,
+            DaemonAttr::McastIfn(_) => 2,
+            DaemonAttr::SyncId(_) => 3,
+            DaemonAttr::SyncMaxlen(_) => 4,
+            DaemonAttr::McastGroup(_) => 5,
+            DaemonAttr::McastGroup6(_) => 6,
+            DaemonAttr::McastPort(_) => 7,
+            DaemonAttr::McastTtl(_) => 8,
+            DaemonAttr::Other(o) => o.kind(),
+        }
+    }
+
+    fn emit_value(&self, b: &mut [u8]) {
+        match self {
+            DaemonAttr::State(v) | DaemonAttr::SyncId(v) => emit_u32(b, *v).unwrap_or(()),
+            DaemonAttr::McastIfn(s) => emit_cstr(b, s),
+            DaemonAttr::SyncMaxlen(v) | DaemonAttr::McastPort(v) => emit_u16(b, *v).unwrap_or(()),
+            DaemonAttr::McastGroup(a) => emit_bytes(b, &a.octets()),
+            DaemonAttr::McastGroup6(a) => emit_bytes(b, &a.octets()),
+            DaemonAttr::McastTtl(v) => emit_bytes(b, &[*v]),
+            DaemonAttr::Other(o) => o.emit_value(b),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
+    fn parse(buf: &NlaBuffer<&'a T>) -> Result<DaemonAttr, PacketError> {
+        let p = buf.value();
+        let kind = buf.kind();
+        let what = || name_of("DAEMON", &DAEMON_NAMES, kind);
+        let octets = |n: usize| {
+            p.get(..n)
+                .filter(|_| p.len() == n)
+                .ok_or_else(|| PacketError::invalid_ip_address(p.len()))
+                .context(what())
+        };
+        Ok(match kind {
+            1 => DaemonAttr::State(parse_u32(p).context(what())?),
+            2 => DaemonAttr::McastIfn(parse_cstr(p)),
+            3 => DaemonAttr::SyncId(parse_u32(p).context(what())?),
+            4 => DaemonAttr::SyncMaxlen(parse_u16(p).context(what())?),
+            5 => {
+                let o: [u8; 4] = octets(4)?.try_into().unwrap_or_default();
+                DaemonAttr::McastGroup(Ipv4Addr::from(o))
+            }
+            6 => {
+                let o: [u8; 16] = octets(16)?.try_into().unwrap_or_default();
+                DaemonAttr::McastGroup6(Ipv6Addr::from(o))
+            }
+            7 => DaemonAttr::McastPort(parse_u16(p).context(what())?),
+            8 => DaemonAttr::McastTtl(parse_u8(p).context(what())?),
+            _ => DaemonAttr::Other(DefaultNla::parse(buf)?),
+        })
+    }
+}
+
+/// Top-level attributes of IPVS messages. The `GET_INFO` reply numbers its
+/// attributes in a space of its own (`IPVS_INFO_ATTR_*`): they are the
+/// `Version` and `ConnTabSize` arms, parsed only in that reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpvsAttr {
+    /// `IPVS_CMD_ATTR_SERVICE` nest.
+    Service(Vec<ServiceAttr>),
+    /// `IPVS_CMD_ATTR_DEST` nest.
+    Dest(Vec<DestAttr>),
+    /// `IPVS_CMD_ATTR_DAEMON` nest.
+    Daemon(Vec<DaemonAttr>),
+    /// TCP established timeout in seconds.
+    TimeoutTcp(u32),
+    /// TCP FIN-wait timeout in seconds.
+    TimeoutTcpFin(u32),
+    /// UDP timeout in seconds.
+    TimeoutUdp(u32),
+    /// `IPVS_INFO_ATTR_VERSION` (`0x010201` = 1.2.1).
+    Version(u32),
+    /// `IPVS_INFO_ATTR_CONN_TAB_SIZE`.
+    ConnTabSize(u32),
+    /// Anything else.
+    Other(DefaultNla),
+}
+
+impl Nla for IpvsAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            IpvsAttr::Service(v) => nested_len(v),
+            IpvsAttr::Dest(v) => nested_len(v),
+            IpvsAttr::Daemon(v) => nested_len(v),
+            IpvsAttr::TimeoutTcp(_)
+            | IpvsAttr::TimeoutTcpFin(_)
+            | IpvsAttr::TimeoutUdp(_)
+            | IpvsAttr::Version(_)
+            | IpvsAttr::ConnTabSize(_) => 4,
+            IpvsAttr::Other(o) => o.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            IpvsAttr::Service(_) => 1 | NLA_F_NESTED,
+            IpvsAttr::Dest(_) => 2 | NLA_F_NESTED,
+            IpvsAttr::Daemon(_) => 3 | NLA_F_NESTED,
+            IpvsAttr::TimeoutTcp(_) => 4,
+            IpvsAttr::TimeoutTcpFin(_) => 5,
+            IpvsAttr::TimeoutUdp(_) => 6,
+            IpvsAttr::Version(_) => 1,
+            IpvsAttr::ConnTabSize(_) => 2,
+            IpvsAttr::Other(o) => o.kind(),
+        }
+    }
+
+    fn emit_value(&self, b: &mut [u8]) {
+        match self {
+            IpvsAttr::Service(v) => v.as_slice().emit(b),
+            IpvsAttr::Dest(v) => v.as_slice().emit(b),
+            IpvsAttr::Daemon(v) => v.as_slice().emit(b),
+            IpvsAttr::TimeoutTcp(v)
+            | IpvsAttr::TimeoutTcpFin(v)
+            | IpvsAttr::TimeoutUdp(v)
+            | IpvsAttr::Version(v)
+            | IpvsAttr::ConnTabSize(v) => emit_u32(b, *v).unwrap_or(()),
+            IpvsAttr::Other(o) => o.emit_value(b),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> ParseableParametrized<NlaBuffer<&'a T>, Cmd> for IpvsAttr {
+    /// `cmd`: the message's command, which says whether the attributes are
+    /// in the info space.
+    fn parse_with_param(buf: &NlaBuffer<&'a T>, cmd: Cmd) -> Result<IpvsAttr, PacketError> {
+        let p = buf.value();
+        let info = matches!(cmd, Cmd::SetInfo | Cmd::GetInfo);
+        Ok(match (info, buf.kind()) {
+            (true, 1) => IpvsAttr::Version(parse_u32(p).context("IPVS_INFO_ATTR_VERSION")?),
+            (true, 2) => {
+                IpvsAttr::ConnTabSize(parse_u32(p).context("IPVS_INFO_ATTR_CONN_TAB_SIZE")?)
+            }
+            (false, 1) => IpvsAttr::Service(
+                parse_nlas(p, |n| ServiceAttr::parse(n)).context("IPVS_CMD_ATTR_SERVICE")?,
+            ),
+            (false, 2) => {
+                IpvsAttr::Dest(parse_nlas(p, |n| DestAttr::parse(n)).context("IPVS_CMD_ATTR_DEST")?)
+            }
+            (false, 3) => IpvsAttr::Daemon(
+                parse_nlas(p, |n| DaemonAttr::parse(n)).context("IPVS_CMD_ATTR_DAEMON")?,
+            ),
+            (false, 4) => IpvsAttr::TimeoutTcp(parse_u32(p).context("IPVS_CMD_ATTR_TIMEOUT_TCP")?),
+            (false, 5) => {
+                IpvsAttr::TimeoutTcpFin(parse_u32(p).context("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN")?)
+            }
+            (false, 6) => IpvsAttr::TimeoutUdp(parse_u32(p).context("IPVS_CMD_ATTR_TIMEOUT_UDP")?),
+            _ => IpvsAttr::Other(DefaultNla::parse(buf)?),
+        })
+    }
+}
+
+/// One IPVS generic-netlink message: its command and top-level attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsMessage {
+    /// The command.
+    pub cmd: Cmd,
+    /// The attributes, in the order they are sent.
+    pub attrs: Vec<IpvsAttr>,
+}
+
+impl GenlFamily for IpvsMessage {
+    fn family_name() -> &'static str {
+        FAMILY_NAME
+    }
+
+    fn command(&self) -> u8 {
+        self.cmd.to_raw()
+    }
+
+    fn version(&self) -> u8 {
+        FAMILY_VERSION
+    }
+}
+
+impl Emitable for IpvsMessage {
+    fn buffer_len(&self) -> usize {
+        self.attrs.as_slice().buffer_len()
+    }
+
+    fn emit(&self, buffer: &mut [u8]) {
+        self.attrs.as_slice().emit(buffer)
+    }
+}
+
+impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
+    fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<IpvsMessage, PacketError> {
+        let cmd = Cmd::from_raw(header.cmd);
+        Ok(IpvsMessage {
+            cmd,
+            attrs: parse_attrs(buf, cmd)?,
+        })
+    }
+}
+
+fn parse_attrs(buf: &[u8], cmd: Cmd) -> Result<Vec<IpvsAttr>, PacketError> {
+    parse_nlas(buf, |n| IpvsAttr::parse_with_param(n, cmd))
+}
+
+/// Parses the top-level attributes of a message with command `cmd`.
+pub fn decode_attrs(attrs: &[u8], cmd: Cmd) -> Result<Vec<IpvsAttr>, DecodeError> {
+    Ok(parse_attrs(attrs, cmd)?)
+}
+
+impl IpvsMessage {
+    /// Parses a data message's payload: the `genlmsghdr`, then the
+    /// attributes (as the command's attribute space says).
+    pub fn decode(payload: &[u8]) -> Result<IpvsMessage, DecodeError> {
+        let header = GenlHeader::parse(payload)?;
+        let attrs = payload.get(4..).unwrap_or_default();
+        Ok(IpvsMessage::parse_with_param(attrs, header)?)
+    }
+
+    /// Appends the message to `buf` as one netlink message for the resolved
+    /// `family` id and returns its length.
+    pub fn append_to(
+        self,
+        buf: &mut Vec<u8>,
+        family: u16,
+        flags: u16,
+        seq: u32,
+        pid: u32,
+    ) -> Result<usize, EncodeError> {
+        for a in &self.attrs {
+            check_nla(a)?;
+        }
+        let mut g = GenlMessage::from_payload(self);
+        g.set_resolved_family_id(family);
+        append(buf, message(g, flags, seq, pid))
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Requests
@@ -368,6 +980,46 @@ impl IpvsRequest<'_> {
         }
     }
 
+    /// The message, attributes in ipvsadm's order.
+    pub fn to_message(&self) -> IpvsMessage {
+        let attrs = match *self {
+            IpvsRequest::NewService(s)
+            | IpvsRequest::SetService(s)
+            | IpvsRequest::DelService(s)
+            | IpvsRequest::Zero(Some(s)) => vec![IpvsAttr::Service(service_attrs(s))],
+            IpvsRequest::GetService(key) => {
+                let mut v = key_attrs(key);
+                v.extend([
+                    ServiceAttr::SchedName(String::new()),
+                    flags_attr(0),
+                    ServiceAttr::Timeout(0),
+                    ServiceAttr::Netmask(netmask_bytes(key.family(), 0)),
+                ]);
+                vec![IpvsAttr::Service(v)]
+            }
+            IpvsRequest::NewDest(s, d)
+            | IpvsRequest::SetDest(s, d)
+            | IpvsRequest::DelDest(s, d) => vec![
+                IpvsAttr::Service(service_attrs(s)),
+                IpvsAttr::Dest(dest_attrs(d)),
+            ],
+            IpvsRequest::GetDests(key) => vec![IpvsAttr::Service(key_attrs(key))],
+            IpvsRequest::NewDaemon(d) => vec![IpvsAttr::Daemon(daemon_attrs(d, true))],
+            IpvsRequest::DelDaemon(d) => vec![IpvsAttr::Daemon(daemon_attrs(d, false))],
+            IpvsRequest::SetConfig(t) => timeout_attrs(t),
+            IpvsRequest::GetServices
+            | IpvsRequest::GetDaemons
+            | IpvsRequest::GetConfig
+            | IpvsRequest::GetInfo
+            | IpvsRequest::Zero(None)
+            | IpvsRequest::Flush => Vec::new(),
+        };
+        IpvsMessage {
+            cmd: self.cmd(),
+            attrs,
+        }
+    }
+
     /// Appends the request as one netlink message to `buf`, for the
     /// resolved `family` id, and returns its length.
     pub fn encode(
@@ -377,71 +1029,22 @@ impl IpvsRequest<'_> {
         seq: u32,
         pid: u32,
     ) -> Result<usize, EncodeError> {
-        let mut b = MessageBuilder::genl(
-            buf,
-            family,
-            self.flags(),
-            seq,
-            pid,
-            self.cmd().to_raw(),
-            FAMILY_VERSION,
-        );
-        match *self {
-            IpvsRequest::NewService(s)
-            | IpvsRequest::SetService(s)
-            | IpvsRequest::DelService(s)
-            | IpvsRequest::Zero(Some(s)) => put_service(&mut b, s),
-            IpvsRequest::GetService(key) => put_service(
-                &mut b,
-                &Service {
-                    key: *key,
-                    scheduler: String::new(),
-                    pe: None,
-                    flags: 0,
-                    timeout: 0,
-                    netmask: 0,
-                    stats: None,
-                },
-            ),
-            IpvsRequest::NewDest(s, d)
-            | IpvsRequest::SetDest(s, d)
-            | IpvsRequest::DelDest(s, d) => {
-                put_service(&mut b, s);
-                put_dest(&mut b, d);
-            }
-            IpvsRequest::GetDests(key) => {
-                let n = b.begin_nest(CmdAttr::Service.to_raw());
-                put_service_key(&mut b, key);
-                b.end_nest(n);
-            }
-            IpvsRequest::NewDaemon(d) => put_daemon(&mut b, d, true),
-            IpvsRequest::DelDaemon(d) => put_daemon(&mut b, d, false),
-            IpvsRequest::SetConfig(t) => {
-                b.put_u32(CmdAttr::TimeoutTcp.to_raw(), t.tcp);
-                b.put_u32(CmdAttr::TimeoutTcpFin.to_raw(), t.tcp_fin);
-                b.put_u32(CmdAttr::TimeoutUdp.to_raw(), t.udp);
-            }
-            IpvsRequest::GetServices
-            | IpvsRequest::GetDaemons
-            | IpvsRequest::GetConfig
-            | IpvsRequest::GetInfo
-            | IpvsRequest::Zero(None)
-            | IpvsRequest::Flush => {}
-        }
-        b.finish()
+        self.to_message()
+            .append_to(buf, family, self.flags(), seq, pid)
     }
 }
 
 /// The 16-byte `union nf_inet_addr` form of an address.
-fn addr16(addr: &IpAddr) -> [u8; 16] {
+fn addr16(addr: &IpAddr) -> Vec<u8> {
     match addr {
         IpAddr::V4(a) => {
-            let mut out = [0u8; 16];
-            let o = a.octets();
-            out[..4].copy_from_slice(&o);
+            let mut out = vec![0u8; 16];
+            out.get_mut(..4)
+                .unwrap_or_default()
+                .copy_from_slice(&a.octets());
             out
         }
-        IpAddr::V6(a) => a.octets(),
+        IpAddr::V6(a) => a.octets().to_vec(),
     }
 }
 
@@ -460,370 +1063,419 @@ fn netmask_from(family: Family, v: [u8; 4]) -> u32 {
     }
 }
 
-fn put_service_key(b: &mut MessageBuilder<'_>, key: &ServiceKey) {
-    b.put_u16(SvcAttr::Af.to_raw(), key.family().to_raw());
+/// The service's identity: AF, then the mark or protocol, address, port.
+fn key_attrs(key: &ServiceKey) -> Vec<ServiceAttr> {
+    let mut v = Vec::with_capacity(9);
+    v.push(ServiceAttr::Af(key.family().to_raw()));
     match key {
-        ServiceKey::Fwmark { mark, .. } => {
-            b.put_u32(SvcAttr::Fwmark.to_raw(), *mark);
-        }
+        ServiceKey::Fwmark { mark, .. } => v.push(ServiceAttr::Fwmark(*mark)),
         ServiceKey::Addr {
             protocol,
             addr,
             port,
-        } => {
-            b.put_u16(SvcAttr::Protocol.to_raw(), protocol.to_raw());
-            b.put(SvcAttr::Addr.to_raw(), &addr16(addr));
-            b.put_be16(SvcAttr::Port.to_raw(), *port);
-        }
+        } => v.extend([
+            ServiceAttr::Protocol(protocol.to_raw()),
+            ServiceAttr::Addr(addr16(addr)),
+            ServiceAttr::Port(*port),
+        ]),
     }
+    v
 }
 
-fn flags_bytes(flags: u32) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&flags.to_ne_bytes());
-    out[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
-    out
+/// Flags with the all-ones mask ipvsadm sends.
+fn flags_attr(flags: u32) -> ServiceAttr {
+    ServiceAttr::Flags {
+        flags,
+        mask: u32::MAX,
+    }
 }
 
 /// The full service nest in ipvsadm's order.
-fn put_service(b: &mut MessageBuilder<'_>, s: &Service) {
-    let n = b.begin_nest(CmdAttr::Service.to_raw());
-    put_service_key(b, &s.key);
-    b.put_str(SvcAttr::SchedName.to_raw(), &s.scheduler);
+fn service_attrs(s: &Service) -> Vec<ServiceAttr> {
+    let mut v = key_attrs(&s.key);
+    v.push(ServiceAttr::SchedName(s.scheduler.clone()));
     if let Some(pe) = s.pe.as_deref().filter(|p| !p.is_empty()) {
-        b.put_str(SvcAttr::PeName.to_raw(), pe);
+        v.push(ServiceAttr::PeName(pe.to_string()));
     }
-    b.put(SvcAttr::Flags.to_raw(), &flags_bytes(s.flags));
-    b.put_u32(SvcAttr::Timeout.to_raw(), s.timeout);
-    b.put(
-        SvcAttr::Netmask.to_raw(),
-        &netmask_bytes(s.key.family(), s.netmask),
-    );
-    b.end_nest(n);
+    v.extend([
+        flags_attr(s.flags),
+        ServiceAttr::Timeout(s.timeout),
+        ServiceAttr::Netmask(netmask_bytes(s.key.family(), s.netmask)),
+    ]);
+    v
 }
 
 /// The destination nest: all ten attributes in ipvsadm's order.
-fn put_dest(b: &mut MessageBuilder<'_>, d: &Dest) {
-    let n = b.begin_nest(CmdAttr::Dest.to_raw());
-    b.put_u16(DestAttr::AddrFamily.to_raw(), d.family().to_raw());
-    b.put(DestAttr::Addr.to_raw(), &addr16(&d.addr));
-    b.put_be16(DestAttr::Port.to_raw(), d.port);
-    b.put_u32(DestAttr::FwdMethod.to_raw(), d.fwd.to_raw());
-    b.put_u32(DestAttr::Weight.to_raw(), d.weight as u32);
-    b.put_u8(DestAttr::TunType.to_raw(), d.tun_type.to_raw());
-    b.put_be16(DestAttr::TunPort.to_raw(), d.tun_port);
-    b.put_u16(DestAttr::TunFlags.to_raw(), d.tun_flags);
-    b.put_u32(DestAttr::UThresh.to_raw(), d.u_threshold);
-    b.put_u32(DestAttr::LThresh.to_raw(), d.l_threshold);
-    b.end_nest(n);
+fn dest_attrs(d: &Dest) -> Vec<DestAttr> {
+    vec![
+        DestAttr::AddrFamily(d.family().to_raw()),
+        DestAttr::Addr(addr16(&d.addr)),
+        DestAttr::Port(d.port),
+        DestAttr::FwdMethod(d.fwd.to_raw()),
+        DestAttr::Weight(d.weight as u32),
+        DestAttr::TunType(d.tun_type.to_raw()),
+        DestAttr::TunPort(d.tun_port),
+        DestAttr::TunFlags(d.tun_flags),
+        DestAttr::UThresh(d.u_threshold),
+        DestAttr::LThresh(d.l_threshold),
+    ]
 }
 
-fn put_group(b: &mut MessageBuilder<'_>, group: &IpAddr) {
+fn group_attr(group: &IpAddr) -> DaemonAttr {
     match group {
-        IpAddr::V6(a) => b.put(DaemonAttr::McastGroup6.to_raw(), &a.octets()),
-        IpAddr::V4(a) => b.put(DaemonAttr::McastGroup.to_raw(), &a.octets()),
-    };
+        IpAddr::V6(a) => DaemonAttr::McastGroup6(*a),
+        IpAddr::V4(a) => DaemonAttr::McastGroup(*a),
+    }
 }
 
 /// The daemon nest. `start`: state, interface, sync id, then the optional
 /// settings that are non-zero and the group if given; otherwise (stop) only
 /// the first three.
-fn put_daemon(b: &mut MessageBuilder<'_>, d: &Daemon, start: bool) {
-    let n = b.begin_nest(CmdAttr::Daemon.to_raw());
-    b.put_u32(DaemonAttr::State.to_raw(), d.state.to_raw());
-    b.put_str(DaemonAttr::McastIfn.to_raw(), &d.mcast_ifn);
-    b.put_u32(DaemonAttr::SyncId.to_raw(), d.syncid);
+fn daemon_attrs(d: &Daemon, start: bool) -> Vec<DaemonAttr> {
+    let mut v = vec![
+        DaemonAttr::State(d.state.to_raw()),
+        DaemonAttr::McastIfn(d.mcast_ifn.clone()),
+        DaemonAttr::SyncId(d.syncid),
+    ];
     if start {
         if d.sync_maxlen != 0 {
-            b.put_u16(DaemonAttr::SyncMaxlen.to_raw(), d.sync_maxlen);
+            v.push(DaemonAttr::SyncMaxlen(d.sync_maxlen));
         }
         if d.mcast_port != 0 {
-            b.put_u16(DaemonAttr::McastPort.to_raw(), d.mcast_port);
+            v.push(DaemonAttr::McastPort(d.mcast_port));
         }
         if d.mcast_ttl != 0 {
-            b.put_u8(DaemonAttr::McastTtl.to_raw(), d.mcast_ttl);
+            v.push(DaemonAttr::McastTtl(d.mcast_ttl));
         }
         if let Some(g) = &d.mcast_group {
-            put_group(b, g);
+            v.push(group_attr(g));
         }
     }
-    b.end_nest(n);
+    v
+}
+
+fn timeout_attrs(t: &Timeouts) -> Vec<IpvsAttr> {
+    vec![
+        IpvsAttr::TimeoutTcp(t.tcp),
+        IpvsAttr::TimeoutTcpFin(t.tcp_fin),
+        IpvsAttr::TimeoutUdp(t.udp),
+    ]
 }
 
 // ---------------------------------------------------------------------------
 // Replies
 // ---------------------------------------------------------------------------
 
-/// Attributes of one nest indexed by number, with typed, named accessors
-/// that turn absence or short payloads into [`DecodeError`]s.
-struct Table<'a, const N: usize> {
+fn missing(context: &'static str, attr: &'static str) -> DecodeError {
+    DecodeError::MissingAttribute { context, attr }
+}
+
+fn req<T>(v: Option<T>, context: &'static str, attr: &'static str) -> Result<T, DecodeError> {
+    v.ok_or(missing(context, attr))
+}
+
+/// An address from its attribute bytes, read as `family` says.
+fn ip_of(
     context: &'static str,
-    slots: [Option<Attr<'a>>; N],
-}
-
-impl<'a, const N: usize> Table<'a, N> {
-    fn new(context: &'static str, data: &'a [u8]) -> Table<'a, N> {
-        Table {
-            context,
-            slots: attr_table::<N>(data),
-        }
-    }
-
-    fn get(&self, id: impl AttrId) -> Option<Attr<'a>> {
-        self.slots.get(id.raw() as usize).copied().flatten()
-    }
-
-    fn req(&self, id: impl AttrId) -> Result<Attr<'a>, DecodeError> {
-        self.get(id).ok_or(DecodeError::MissingAttribute {
-            context: self.context,
-            attr: id.name(),
-        })
-    }
-
-    fn short(&self, id: impl AttrId, a: &Attr<'_>, need: usize) -> DecodeError {
-        DecodeError::ShortAttribute {
-            context: self.context,
-            attr: id.name(),
-            len: a.payload().len(),
-            need,
-        }
-    }
-
-    fn bytes<const M: usize>(&self, id: impl AttrId, a: &Attr<'_>) -> Result<[u8; M], DecodeError> {
-        a.payload()
-            .get(..M)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| self.short(id, a, M))
-    }
-
-    fn opt_bytes<const M: usize>(&self, id: impl AttrId) -> Result<Option<[u8; M]>, DecodeError> {
-        self.get(id).map(|a| self.bytes::<M>(id, &a)).transpose()
-    }
-
-    fn req_bytes<const M: usize>(&self, id: impl AttrId) -> Result<[u8; M], DecodeError> {
-        let a = self.req(id)?;
-        self.bytes::<M>(id, &a)
-    }
-
-    fn u32(&self, id: impl AttrId) -> Result<u32, DecodeError> {
-        self.req_bytes::<4>(id).map(u32::from_ne_bytes)
-    }
-
-    fn opt_u32(&self, id: impl AttrId) -> Result<Option<u32>, DecodeError> {
-        Ok(self.opt_bytes::<4>(id)?.map(u32::from_ne_bytes))
-    }
-
-    fn u64(&self, id: impl AttrId) -> Result<u64, DecodeError> {
-        self.req_bytes::<8>(id).map(u64::from_ne_bytes)
-    }
-
-    fn u16(&self, id: impl AttrId) -> Result<u16, DecodeError> {
-        self.req_bytes::<2>(id).map(u16::from_ne_bytes)
-    }
-
-    fn opt_u16(&self, id: impl AttrId) -> Result<Option<u16>, DecodeError> {
-        Ok(self.opt_bytes::<2>(id)?.map(u16::from_ne_bytes))
-    }
-
-    fn be16(&self, id: impl AttrId) -> Result<u16, DecodeError> {
-        self.req_bytes::<2>(id).map(u16::from_be_bytes)
-    }
-
-    fn opt_be16(&self, id: impl AttrId) -> Result<Option<u16>, DecodeError> {
-        Ok(self.opt_bytes::<2>(id)?.map(u16::from_be_bytes))
-    }
-
-    fn opt_u8(&self, id: impl AttrId) -> Result<Option<u8>, DecodeError> {
-        Ok(self.opt_bytes::<1>(id)?.map(|[v]| v))
-    }
-
-    fn string(&self, id: impl AttrId) -> Result<String, DecodeError> {
-        self.req(id).map(|a| a.get_string())
-    }
-
-    fn addr(&self, id: impl AttrId, family: Family) -> Result<IpAddr, DecodeError> {
-        match family {
-            Family::Inet => self
-                .req_bytes::<4>(id)
-                .map(|o| IpAddr::V4(Ipv4Addr::from(o))),
-            Family::Inet6 => self
-                .req_bytes::<16>(id)
-                .map(|o| IpAddr::V6(Ipv6Addr::from(o))),
-            Family::Other(v) => Err(DecodeError::UnsupportedFamily {
-                context: self.context,
-                family: v,
-            }),
-        }
+    attr: &'static str,
+    family: Family,
+    bytes: &[u8],
+) -> Result<IpAddr, DecodeError> {
+    let short = |need| DecodeError::ShortAttribute {
+        context,
+        attr,
+        len: bytes.len(),
+        need,
+    };
+    match family {
+        Family::Inet => bytes
+            .get(..4)
+            .and_then(|o| <[u8; 4]>::try_from(o).ok())
+            .map(|o| IpAddr::V4(Ipv4Addr::from(o)))
+            .ok_or_else(|| short(4)),
+        Family::Inet6 => bytes
+            .get(..16)
+            .and_then(|o| <[u8; 16]>::try_from(o).ok())
+            .map(|o| IpAddr::V6(Ipv6Addr::from(o)))
+            .ok_or_else(|| short(16)),
+        Family::Other(family) => Err(DecodeError::UnsupportedFamily { context, family }),
     }
 }
 
-fn top_nest<'a>(
-    attrs: &'a [u8],
-    id: CmdAttr,
-    context: &'static str,
-) -> Result<&'a [u8], DecodeError> {
-    Table::<7>::new(context, attrs).req(id).map(|a| a.payload())
-}
-
-/// Decodes a counters nest: `wide` for `STATS64` (all u64), otherwise the
-/// legacy nest (u32 counters and rates widened, u64 bytes). All ten values
-/// are required; `PAD` and unknown attributes are skipped.
-pub fn decode_stats(nest: &[u8], wide: bool) -> Result<Stats, DecodeError> {
+/// Counters from a stats nest. All ten values are required; `PAD` and
+/// unknown attributes are skipped; the last of a kind counts.
+pub fn stats_from(attrs: &[StatsAttr], wide: bool) -> Result<Stats, DecodeError> {
     let context = if wide { "STATS64" } else { "STATS" };
-    let t = Table::<12>::new(context, nest);
-    let narrow = |id: StatsAttr| -> Result<u64, DecodeError> {
-        if wide {
-            t.u64(id)
-        } else {
-            t.u32(id).map(u64::from)
+    let mut v: [Option<u64>; 11] = [None; 11];
+    for a in attrs {
+        let (i, x) = match a {
+            StatsAttr::Conns(c) => (1, u64::from(*c)),
+            StatsAttr::InPkts(c) => (2, u64::from(*c)),
+            StatsAttr::OutPkts(c) => (3, u64::from(*c)),
+            StatsAttr::InBytes(x) => (4, *x),
+            StatsAttr::OutBytes(x) => (5, *x),
+            StatsAttr::Cps(c) => (6, u64::from(*c)),
+            StatsAttr::InPps(c) => (7, u64::from(*c)),
+            StatsAttr::OutPps(c) => (8, u64::from(*c)),
+            StatsAttr::InBps(c) => (9, u64::from(*c)),
+            StatsAttr::OutBps(c) => (10, u64::from(*c)),
+            StatsAttr::Other(_) => continue,
+        };
+        if let Some(slot) = v.get_mut(i) {
+            *slot = Some(x);
         }
+    }
+    let get = |i: usize| -> Result<u64, DecodeError> {
+        v.get(i)
+            .copied()
+            .flatten()
+            .ok_or(missing(context, STATS_NAMES.get(i).copied().unwrap_or("?")))
     };
     Ok(Stats {
-        conns: narrow(StatsAttr::Conns)?,
-        inpkts: narrow(StatsAttr::InPkts)?,
-        outpkts: narrow(StatsAttr::OutPkts)?,
-        inbytes: t.u64(StatsAttr::InBytes)?,
-        outbytes: t.u64(StatsAttr::OutBytes)?,
-        cps: narrow(StatsAttr::Cps)?,
-        inpps: narrow(StatsAttr::InPps)?,
-        outpps: narrow(StatsAttr::OutPps)?,
-        inbps: narrow(StatsAttr::InBps)?,
-        outbps: narrow(StatsAttr::OutBps)?,
+        conns: get(1)?,
+        inpkts: get(2)?,
+        outpkts: get(3)?,
+        inbytes: get(4)?,
+        outbytes: get(5)?,
+        cps: get(6)?,
+        inpps: get(7)?,
+        outpps: get(8)?,
+        inbps: get(9)?,
+        outbps: get(10)?,
     })
 }
 
+/// Decodes a counters nest's content: `wide` for `STATS64` (all u64),
+/// otherwise the legacy nest (u32 counters and rates widened, u64 bytes).
+pub fn decode_stats(nest: &[u8], wide: bool) -> Result<Stats, DecodeError> {
+    stats_from(&parse_stats(nest, wide)?, wide)
+}
+
 /// Counters from `STATS64` if present, else from `STATS`, else none.
-fn stats_of<const N: usize>(
-    t: &Table<'_, N>,
-    stats: impl AttrId,
-    stats64: impl AttrId,
-) -> Result<Option<Stats>, DecodeError> {
-    if let Some(a) = t.get(stats64) {
-        return decode_stats(a.payload(), true).map(Some);
+fn pick_stats(
+    stats: Option<&[StatsAttr]>,
+    stats64: Option<&[StatsAttr]>,
+) -> Result<Option<Box<Stats>>, DecodeError> {
+    match (stats64, stats) {
+        (Some(s), _) => stats_from(s, true).map(|s| Some(Box::new(s))),
+        (None, Some(s)) => stats_from(s, false).map(|s| Some(Box::new(s))),
+        (None, None) => Ok(None),
     }
-    match t.get(stats) {
-        Some(a) => decode_stats(a.payload(), false).map(Some),
-        None => Ok(None),
+}
+
+/// The service of a service nest's attributes. Requires AF, FWMARK
+/// (non-zero) or PROTOCOL+ADDR+PORT, SCHED_NAME, FLAGS, TIMEOUT and
+/// NETMASK; flags are `flags & mask`.
+pub fn service_from(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
+    const C: &str = "service";
+    let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
+    let (mut sched, mut pe, mut flags, mut timeout, mut netmask) = (None, None, None, None, None);
+    let (mut stats, mut stats64) = (None, None);
+    for a in attrs {
+        match a {
+            ServiceAttr::Af(v) => af = Some(*v),
+            ServiceAttr::Protocol(v) => protocol = Some(*v),
+            ServiceAttr::Addr(v) => addr = Some(v.as_slice()),
+            ServiceAttr::Port(v) => port = Some(*v),
+            ServiceAttr::Fwmark(v) => fwmark = Some(*v),
+            ServiceAttr::SchedName(v) => sched = Some(v),
+            ServiceAttr::Flags { flags: f, mask } => flags = Some(f & mask),
+            ServiceAttr::Timeout(v) => timeout = Some(*v),
+            ServiceAttr::Netmask(v) => netmask = Some(*v),
+            ServiceAttr::Stats(v) => stats = Some(v.as_slice()),
+            ServiceAttr::PeName(v) => pe = Some(v),
+            ServiceAttr::Stats64(v) => stats64 = Some(v.as_slice()),
+            ServiceAttr::Other(_) => {}
+        }
     }
+    let family = Family::from_raw(req(af, C, "AF")?);
+    let key = match fwmark {
+        Some(mark) if mark != 0 => ServiceKey::Fwmark { family, mark },
+        _ => ServiceKey::Addr {
+            protocol: Protocol::from_raw(req(protocol, C, "PROTOCOL")?),
+            addr: ip_of(C, "ADDR", family, req(addr, C, "ADDR")?)?,
+            port: req(port, C, "PORT")?,
+        },
+    };
+    Ok(Service {
+        key,
+        scheduler: req(sched, C, "SCHED_NAME")?.clone(),
+        pe: pe.filter(|s| !s.is_empty()).cloned(),
+        flags: req(flags, C, "FLAGS")?,
+        timeout: req(timeout, C, "TIMEOUT")?,
+        netmask: netmask_from(family, req(netmask, C, "NETMASK")?),
+        stats: pick_stats(stats, stats64)?,
+    })
+}
+
+/// The destination of a destination nest's attributes. Requires ADDR,
+/// PORT, FWD_METHOD, WEIGHT, U_THRESH, L_THRESH and the three connection
+/// counts; tunnel settings default to IP-in-IP, port 0, flags 0;
+/// `service_family` applies when the kernel omits `ADDR_FAMILY`.
+pub fn dest_from(attrs: &[DestAttr], service_family: Family) -> Result<Dest, DecodeError> {
+    const C: &str = "destination";
+    let (mut addr, mut port, mut fwd, mut weight, mut uth, mut lth) =
+        (None, None, None, None, None, None);
+    let (mut active, mut inact, mut persist, mut family) = (None, None, None, None);
+    let (mut tun_type, mut tun_port, mut tun_flags) = (None, None, None);
+    let (mut stats, mut stats64) = (None, None);
+    for a in attrs {
+        match a {
+            DestAttr::Addr(v) => addr = Some(v.as_slice()),
+            DestAttr::Port(v) => port = Some(*v),
+            DestAttr::FwdMethod(v) => fwd = Some(*v),
+            DestAttr::Weight(v) => weight = Some(*v),
+            DestAttr::UThresh(v) => uth = Some(*v),
+            DestAttr::LThresh(v) => lth = Some(*v),
+            DestAttr::ActiveConns(v) => active = Some(*v),
+            DestAttr::InactConns(v) => inact = Some(*v),
+            DestAttr::PersistConns(v) => persist = Some(*v),
+            DestAttr::Stats(v) => stats = Some(v.as_slice()),
+            DestAttr::AddrFamily(v) => family = Some(*v),
+            DestAttr::Stats64(v) => stats64 = Some(v.as_slice()),
+            DestAttr::TunType(v) => tun_type = Some(*v),
+            DestAttr::TunPort(v) => tun_port = Some(*v),
+            DestAttr::TunFlags(v) => tun_flags = Some(*v),
+            DestAttr::Other(_) => {}
+        }
+    }
+    let family = family.map_or(service_family, Family::from_raw);
+    Ok(Dest {
+        addr: ip_of(C, "ADDR", family, req(addr, C, "ADDR")?)?,
+        port: req(port, C, "PORT")?,
+        fwd: FwdMethod::from_raw(req(fwd, C, "FWD_METHOD")?),
+        weight: req(weight, C, "WEIGHT")? as i32,
+        u_threshold: req(uth, C, "U_THRESH")?,
+        l_threshold: req(lth, C, "L_THRESH")?,
+        tun_type: TunType::from_raw(tun_type.unwrap_or(0)),
+        tun_port: tun_port.unwrap_or(0),
+        tun_flags: tun_flags.unwrap_or(0),
+        active_conns: req(active, C, "ACTIVE_CONNS")?,
+        inact_conns: req(inact, C, "INACT_CONNS")?,
+        persist_conns: req(persist, C, "PERSIST_CONNS")?,
+        stats: pick_stats(stats, stats64)?,
+    })
+}
+
+/// The daemon of a daemon nest's attributes. Requires STATE, MCAST_IFN
+/// and SYNC_ID; the rest is optional (0 / `None` when absent).
+pub fn daemon_from(attrs: &[DaemonAttr]) -> Result<Daemon, DecodeError> {
+    const C: &str = "daemon";
+    let (mut state, mut ifn, mut syncid, mut maxlen) = (None, None, None, None);
+    let (mut g4, mut g6, mut mport, mut ttl) = (None, None, None, None);
+    for a in attrs {
+        match a {
+            DaemonAttr::State(v) => state = Some(*v),
+            DaemonAttr::McastIfn(v) => ifn = Some(v),
+            DaemonAttr::SyncId(v) => syncid = Some(*v),
+            DaemonAttr::SyncMaxlen(v) => maxlen = Some(*v),
+            DaemonAttr::McastGroup(v) => g4 = Some(IpAddr::V4(*v)),
+            DaemonAttr::McastGroup6(v) => g6 = Some(IpAddr::V6(*v)),
+            DaemonAttr::McastPort(v) => mport = Some(*v),
+            DaemonAttr::McastTtl(v) => ttl = Some(*v),
+            DaemonAttr::Other(_) => {}
+        }
+    }
+    Ok(Daemon {
+        state: DaemonState::from_raw(req(state, C, "STATE")?),
+        mcast_ifn: req(ifn, C, "MCAST_IFN")?.clone(),
+        syncid: req(syncid, C, "SYNC_ID")?,
+        sync_maxlen: maxlen.unwrap_or(0),
+        mcast_group: g4.or(g6),
+        mcast_port: mport.unwrap_or(0),
+        mcast_ttl: ttl.unwrap_or(0),
+    })
+}
+
+/// The last top-level nest `pick` selects, parsed; `attr` names it in the
+/// error when absent.
+fn top_nest<A>(
+    attrs: &[u8],
+    context: &'static str,
+    attr: &'static str,
+    pick: impl Fn(IpvsAttr) -> Option<Vec<A>>,
+) -> Result<Vec<A>, DecodeError> {
+    let mut found = None;
+    for a in parse_attrs(attrs, Cmd::NewService)? {
+        if let Some(v) = pick(a) {
+            found = Some(v);
+        }
+    }
+    found.ok_or(missing(context, attr))
 }
 
 /// Decodes the service in a reply's top-level attributes (the `SERVICE`
 /// nest of a `GET_SERVICE` answer).
 pub fn decode_service(attrs: &[u8]) -> Result<Service, DecodeError> {
-    decode_service_nest(top_nest(attrs, CmdAttr::Service, "service reply")?)
+    let nest = top_nest(attrs, "service reply", "SERVICE", |a| match a {
+        IpvsAttr::Service(v) => Some(v),
+        _ => None,
+    })?;
+    service_from(&nest)
 }
 
-/// Decodes the content of a `SERVICE` nest. Requires AF, FWMARK (non-zero)
-/// or PROTOCOL+ADDR+PORT, SCHED_NAME, FLAGS, TIMEOUT and NETMASK; flags are
-/// `flags & mask`.
+/// Decodes the content of a `SERVICE` nest.
 pub fn decode_service_nest(nest: &[u8]) -> Result<Service, DecodeError> {
-    let t = Table::<13>::new("service", nest);
-    let family = Family::from_raw(t.u16(SvcAttr::Af)?);
-    let key = match t.opt_u32(SvcAttr::Fwmark)? {
-        Some(mark) if mark != 0 => ServiceKey::Fwmark { family, mark },
-        _ => ServiceKey::Addr {
-            protocol: Protocol::from_raw(t.u16(SvcAttr::Protocol)?),
-            addr: t.addr(SvcAttr::Addr, family)?,
-            port: t.be16(SvcAttr::Port)?,
-        },
-    };
-    let scheduler = t.string(SvcAttr::SchedName)?;
-    let pe = t
-        .get(SvcAttr::PeName)
-        .map(|a| a.get_string())
-        .filter(|s| !s.is_empty());
-    let fl = t.req_bytes::<8>(SvcAttr::Flags)?;
-    let flags = u32::from_ne_bytes([fl[0], fl[1], fl[2], fl[3]])
-        & u32::from_ne_bytes([fl[4], fl[5], fl[6], fl[7]]);
-    let timeout = t.u32(SvcAttr::Timeout)?;
-    let netmask = netmask_from(family, t.req_bytes::<4>(SvcAttr::Netmask)?);
-    let stats = stats_of(&t, SvcAttr::Stats, SvcAttr::Stats64)?;
-    Ok(Service {
-        key,
-        scheduler,
-        pe,
-        flags,
-        timeout,
-        netmask,
-        stats: stats.map(Box::new),
-    })
+    service_from(&parse_nlas(nest, |n| ServiceAttr::parse(n))?)
 }
 
 /// Decodes the destination in a reply's top-level attributes (the `DEST`
-/// nest of a `GET_DEST` dump part); `service_family` applies when the
-/// kernel omits `ADDR_FAMILY`.
+/// nest of a `GET_DEST` dump part).
 pub fn decode_dest(attrs: &[u8], service_family: Family) -> Result<Dest, DecodeError> {
-    decode_dest_nest(
-        top_nest(attrs, CmdAttr::Dest, "destination reply")?,
-        service_family,
-    )
+    let nest = top_nest(attrs, "destination reply", "DEST", |a| match a {
+        IpvsAttr::Dest(v) => Some(v),
+        _ => None,
+    })?;
+    dest_from(&nest, service_family)
 }
 
-/// Decodes the content of a `DEST` nest. Requires ADDR, PORT, FWD_METHOD,
-/// WEIGHT, U_THRESH, L_THRESH and the three connection counts; tunnel
-/// settings default to IP-in-IP, port 0, flags 0.
+/// Decodes the content of a `DEST` nest.
 pub fn decode_dest_nest(nest: &[u8], service_family: Family) -> Result<Dest, DecodeError> {
-    let t = Table::<16>::new("destination", nest);
-    let family = t
-        .opt_u16(DestAttr::AddrFamily)?
-        .map_or(service_family, Family::from_raw);
-    Ok(Dest {
-        addr: t.addr(DestAttr::Addr, family)?,
-        port: t.be16(DestAttr::Port)?,
-        fwd: FwdMethod::from_raw(t.u32(DestAttr::FwdMethod)?),
-        weight: t.u32(DestAttr::Weight)? as i32,
-        u_threshold: t.u32(DestAttr::UThresh)?,
-        l_threshold: t.u32(DestAttr::LThresh)?,
-        tun_type: TunType::from_raw(t.opt_u8(DestAttr::TunType)?.unwrap_or(0)),
-        tun_port: t.opt_be16(DestAttr::TunPort)?.unwrap_or(0),
-        tun_flags: t.opt_u16(DestAttr::TunFlags)?.unwrap_or(0),
-        active_conns: t.u32(DestAttr::ActiveConns)?,
-        inact_conns: t.u32(DestAttr::InactConns)?,
-        persist_conns: t.u32(DestAttr::PersistConns)?,
-        stats: stats_of(&t, DestAttr::Stats, DestAttr::Stats64)?.map(Box::new),
-    })
+    dest_from(&parse_nlas(nest, |n| DestAttr::parse(n))?, service_family)
 }
 
 /// Decodes the daemon in a reply's top-level attributes (a `GET_DAEMON`
-/// dump part). Requires STATE, MCAST_IFN and SYNC_ID; the rest is optional
-/// (0 / `None` when absent).
+/// dump part).
 pub fn decode_daemon(attrs: &[u8]) -> Result<Daemon, DecodeError> {
-    let nest = top_nest(attrs, CmdAttr::Daemon, "daemon reply")?;
-    let t = Table::<9>::new("daemon", nest);
-    let group6 = t
-        .opt_bytes::<16>(DaemonAttr::McastGroup6)?
-        .map(|o| IpAddr::V6(Ipv6Addr::from(o)));
-    let group4 = t
-        .opt_bytes::<4>(DaemonAttr::McastGroup)?
-        .map(|o| IpAddr::V4(Ipv4Addr::from(o)));
-    Ok(Daemon {
-        state: DaemonState::from_raw(t.u32(DaemonAttr::State)?),
-        mcast_ifn: t.string(DaemonAttr::McastIfn)?,
-        syncid: t.u32(DaemonAttr::SyncId)?,
-        sync_maxlen: t.opt_u16(DaemonAttr::SyncMaxlen)?.unwrap_or(0),
-        mcast_group: group4.or(group6),
-        mcast_port: t.opt_u16(DaemonAttr::McastPort)?.unwrap_or(0),
-        mcast_ttl: t.opt_u8(DaemonAttr::McastTtl)?.unwrap_or(0),
-    })
+    let nest = top_nest(attrs, "daemon reply", "DAEMON", |a| match a {
+        IpvsAttr::Daemon(v) => Some(v),
+        _ => None,
+    })?;
+    daemon_from(&nest)
 }
 
 /// Decodes the `GET_INFO` reply (both attributes required).
 pub fn decode_info(attrs: &[u8]) -> Result<Info, DecodeError> {
-    let t = Table::<3>::new("info reply", attrs);
+    let (mut version, mut size) = (None, None);
+    for a in parse_attrs(attrs, Cmd::SetInfo)? {
+        match a {
+            IpvsAttr::Version(v) => version = Some(v),
+            IpvsAttr::ConnTabSize(v) => size = Some(v),
+            _ => {}
+        }
+    }
     Ok(Info {
-        version: t.u32(InfoAttr::Version)?,
-        conn_tab_size: t.u32(InfoAttr::ConnTabSize)?,
+        version: req(version, "info reply", "VERSION")?,
+        conn_tab_size: req(size, "info reply", "CONN_TAB_SIZE")?,
     })
 }
 
 /// Decodes the `GET_CONFIG` reply (each timeout optional, 0 when absent).
 pub fn decode_timeouts(attrs: &[u8]) -> Result<Timeouts, DecodeError> {
-    let t = Table::<7>::new("timeout reply", attrs);
-    Ok(Timeouts {
-        tcp: t.opt_u32(CmdAttr::TimeoutTcp)?.unwrap_or(0),
-        tcp_fin: t.opt_u32(CmdAttr::TimeoutTcpFin)?.unwrap_or(0),
-        udp: t.opt_u32(CmdAttr::TimeoutUdp)?.unwrap_or(0),
-    })
+    let mut t = Timeouts {
+        tcp: 0,
+        tcp_fin: 0,
+        udp: 0,
+    };
+    for a in parse_attrs(attrs, Cmd::SetConfig)? {
+        match a {
+            IpvsAttr::TimeoutTcp(v) => t.tcp = v,
+            IpvsAttr::TimeoutTcpFin(v) => t.tcp_fin = v,
+            IpvsAttr::TimeoutUdp(v) => t.udp = v,
+            _ => {}
+        }
+    }
+    Ok(t)
 }
 
 // ---------------------------------------------------------------------------
@@ -844,39 +1496,30 @@ pub struct ReplyHeader {
 }
 
 impl ReplyHeader {
-    fn builder<'a>(&self, buf: &'a mut Vec<u8>, cmd: Cmd) -> MessageBuilder<'a> {
-        MessageBuilder::genl(
-            buf,
-            self.family,
-            self.flags,
-            self.seq,
-            self.pid,
-            cmd.to_raw(),
-            FAMILY_VERSION,
-        )
+    fn append(
+        &self,
+        buf: &mut Vec<u8>,
+        cmd: Cmd,
+        attrs: Vec<IpvsAttr>,
+    ) -> Result<usize, EncodeError> {
+        IpvsMessage { cmd, attrs }.append_to(buf, self.family, self.flags, self.seq, self.pid)
     }
 }
 
-fn put_stats(b: &mut MessageBuilder<'_>, kind: u16, s: &Stats, wide: bool) {
-    let n = b.begin_nest(kind);
-    let narrow = |b: &mut MessageBuilder<'_>, id: StatsAttr, v: u64| {
-        if wide {
-            b.put_u64(id.to_raw(), v);
-        } else {
-            b.put_u32(id.to_raw(), v as u32);
-        }
-    };
-    narrow(b, StatsAttr::Conns, s.conns);
-    narrow(b, StatsAttr::InPkts, s.inpkts);
-    narrow(b, StatsAttr::OutPkts, s.outpkts);
-    b.put_u64(StatsAttr::InBytes.to_raw(), s.inbytes);
-    b.put_u64(StatsAttr::OutBytes.to_raw(), s.outbytes);
-    narrow(b, StatsAttr::Cps, s.cps);
-    narrow(b, StatsAttr::InPps, s.inpps);
-    narrow(b, StatsAttr::OutPps, s.outpps);
-    narrow(b, StatsAttr::InBps, s.inbps);
-    narrow(b, StatsAttr::OutBps, s.outbps);
-    b.end_nest(n);
+fn stats_attrs(s: &Stats, wide: bool) -> Vec<StatsAttr> {
+    let c = |v| Counter::new(v, wide);
+    vec![
+        StatsAttr::Conns(c(s.conns)),
+        StatsAttr::InPkts(c(s.inpkts)),
+        StatsAttr::OutPkts(c(s.outpkts)),
+        StatsAttr::InBytes(s.inbytes),
+        StatsAttr::OutBytes(s.outbytes),
+        StatsAttr::Cps(c(s.cps)),
+        StatsAttr::InPps(c(s.inpps)),
+        StatsAttr::OutPps(c(s.outpps)),
+        StatsAttr::InBps(c(s.inbps)),
+        StatsAttr::OutBps(c(s.outbps)),
+    ]
 }
 
 /// Appends a service reply (`NEW_SERVICE`) as the kernel builds it: both
@@ -886,25 +1529,21 @@ pub fn encode_service_reply(
     h: &ReplyHeader,
     s: &Service,
 ) -> Result<usize, EncodeError> {
-    let mut b = h.builder(buf, Cmd::NewService);
-    let n = b.begin_nest(CmdAttr::Service.to_raw());
-    put_service_key(&mut b, &s.key);
-    b.put_str(SvcAttr::SchedName.to_raw(), &s.scheduler);
+    let mut v = key_attrs(&s.key);
+    v.push(ServiceAttr::SchedName(s.scheduler.clone()));
     if let Some(pe) = &s.pe {
-        b.put_str(SvcAttr::PeName.to_raw(), pe);
+        v.push(ServiceAttr::PeName(pe.clone()));
     }
-    b.put(SvcAttr::Flags.to_raw(), &flags_bytes(s.flags));
-    b.put_u32(SvcAttr::Timeout.to_raw(), s.timeout);
-    b.put(
-        SvcAttr::Netmask.to_raw(),
-        &netmask_bytes(s.key.family(), s.netmask),
-    );
+    v.extend([
+        flags_attr(s.flags),
+        ServiceAttr::Timeout(s.timeout),
+        ServiceAttr::Netmask(netmask_bytes(s.key.family(), s.netmask)),
+    ]);
     if let Some(st) = &s.stats {
-        put_stats(&mut b, SvcAttr::Stats.to_raw(), st, false);
-        put_stats(&mut b, SvcAttr::Stats64.to_raw(), st, true);
+        v.push(ServiceAttr::Stats(stats_attrs(st, false)));
+        v.push(ServiceAttr::Stats64(stats_attrs(st, true)));
     }
-    b.end_nest(n);
-    b.finish()
+    h.append(buf, Cmd::NewService, vec![IpvsAttr::Service(v)])
 }
 
 /// Appends a destination reply (`NEW_DEST`) as the kernel builds it.
@@ -913,27 +1552,26 @@ pub fn encode_dest_reply(
     h: &ReplyHeader,
     d: &Dest,
 ) -> Result<usize, EncodeError> {
-    let mut b = h.builder(buf, Cmd::NewDest);
-    let n = b.begin_nest(CmdAttr::Dest.to_raw());
-    b.put(DestAttr::Addr.to_raw(), &addr16(&d.addr));
-    b.put_be16(DestAttr::Port.to_raw(), d.port);
-    b.put_u32(DestAttr::FwdMethod.to_raw(), d.fwd.to_raw());
-    b.put_u32(DestAttr::Weight.to_raw(), d.weight as u32);
-    b.put_u8(DestAttr::TunType.to_raw(), d.tun_type.to_raw());
-    b.put_be16(DestAttr::TunPort.to_raw(), d.tun_port);
-    b.put_u16(DestAttr::TunFlags.to_raw(), d.tun_flags);
-    b.put_u32(DestAttr::UThresh.to_raw(), d.u_threshold);
-    b.put_u32(DestAttr::LThresh.to_raw(), d.l_threshold);
-    b.put_u32(DestAttr::ActiveConns.to_raw(), d.active_conns);
-    b.put_u32(DestAttr::InactConns.to_raw(), d.inact_conns);
-    b.put_u32(DestAttr::PersistConns.to_raw(), d.persist_conns);
-    b.put_u16(DestAttr::AddrFamily.to_raw(), d.family().to_raw());
+    let mut v = vec![
+        DestAttr::Addr(addr16(&d.addr)),
+        DestAttr::Port(d.port),
+        DestAttr::FwdMethod(d.fwd.to_raw()),
+        DestAttr::Weight(d.weight as u32),
+        DestAttr::TunType(d.tun_type.to_raw()),
+        DestAttr::TunPort(d.tun_port),
+        DestAttr::TunFlags(d.tun_flags),
+        DestAttr::UThresh(d.u_threshold),
+        DestAttr::LThresh(d.l_threshold),
+        DestAttr::ActiveConns(d.active_conns),
+        DestAttr::InactConns(d.inact_conns),
+        DestAttr::PersistConns(d.persist_conns),
+        DestAttr::AddrFamily(d.family().to_raw()),
+    ];
     if let Some(st) = &d.stats {
-        put_stats(&mut b, DestAttr::Stats.to_raw(), st, false);
-        put_stats(&mut b, DestAttr::Stats64.to_raw(), st, true);
+        v.push(DestAttr::Stats(stats_attrs(st, false)));
+        v.push(DestAttr::Stats64(stats_attrs(st, true)));
     }
-    b.end_nest(n);
-    b.finish()
+    h.append(buf, Cmd::NewDest, vec![IpvsAttr::Dest(v)])
 }
 
 /// Appends a daemon reply (`NEW_DAEMON`) with every attribute.
@@ -942,19 +1580,18 @@ pub fn encode_daemon_reply(
     h: &ReplyHeader,
     d: &Daemon,
 ) -> Result<usize, EncodeError> {
-    let mut b = h.builder(buf, Cmd::NewDaemon);
-    let n = b.begin_nest(CmdAttr::Daemon.to_raw());
-    b.put_u32(DaemonAttr::State.to_raw(), d.state.to_raw());
-    b.put_str(DaemonAttr::McastIfn.to_raw(), &d.mcast_ifn);
-    b.put_u32(DaemonAttr::SyncId.to_raw(), d.syncid);
-    b.put_u16(DaemonAttr::SyncMaxlen.to_raw(), d.sync_maxlen);
-    b.put_u16(DaemonAttr::McastPort.to_raw(), d.mcast_port);
-    b.put_u8(DaemonAttr::McastTtl.to_raw(), d.mcast_ttl);
+    let mut v = vec![
+        DaemonAttr::State(d.state.to_raw()),
+        DaemonAttr::McastIfn(d.mcast_ifn.clone()),
+        DaemonAttr::SyncId(d.syncid),
+        DaemonAttr::SyncMaxlen(d.sync_maxlen),
+        DaemonAttr::McastPort(d.mcast_port),
+        DaemonAttr::McastTtl(d.mcast_ttl),
+    ];
     if let Some(g) = &d.mcast_group {
-        put_group(&mut b, g);
+        v.push(group_attr(g));
     }
-    b.end_nest(n);
-    b.finish()
+    h.append(buf, Cmd::NewDaemon, vec![IpvsAttr::Daemon(v)])
 }
 
 /// Appends the `GET_INFO` reply (`SET_INFO`).
@@ -963,10 +1600,11 @@ pub fn encode_info_reply(
     h: &ReplyHeader,
     i: &Info,
 ) -> Result<usize, EncodeError> {
-    let mut b = h.builder(buf, Cmd::SetInfo);
-    b.put_u32(InfoAttr::Version.to_raw(), i.version);
-    b.put_u32(InfoAttr::ConnTabSize.to_raw(), i.conn_tab_size);
-    b.finish()
+    let attrs = vec![
+        IpvsAttr::Version(i.version),
+        IpvsAttr::ConnTabSize(i.conn_tab_size),
+    ];
+    h.append(buf, Cmd::SetInfo, attrs)
 }
 
 /// Appends the `GET_CONFIG` reply (`SET_CONFIG`).
@@ -975,13 +1613,8 @@ pub fn encode_timeouts_reply(
     h: &ReplyHeader,
     t: &Timeouts,
 ) -> Result<usize, EncodeError> {
-    let mut b = h.builder(buf, Cmd::SetConfig);
-    b.put_u32(CmdAttr::TimeoutTcp.to_raw(), t.tcp);
-    b.put_u32(CmdAttr::TimeoutTcpFin.to_raw(), t.tcp_fin);
-    b.put_u32(CmdAttr::TimeoutUdp.to_raw(), t.udp);
-    b.finish()
+    h.append(buf, Cmd::SetConfig, timeout_attrs(t))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1090,6 +1723,22 @@ mod tests {
         08 00 06 00 0a 00 00 00           # L_THRESH 10
     ";
 
+    /// Attributes as (type, payload) pairs, framed by the packet crate.
+    fn raw(parts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let v: Vec<DefaultNla> = parts
+            .iter()
+            .map(|(k, p)| DefaultNla::new(*k, p.clone()))
+            .collect();
+        let mut out = vec![0; v.as_slice().buffer_len()];
+        v.as_slice().emit(&mut out);
+        out
+    }
+
+    /// A top-level nest of type `kind` holding `parts`.
+    fn nest(kind: u16, parts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        raw(&[(kind | NLA_F_NESTED, raw(parts))])
+    }
+
     #[test]
     fn enums_round_trip() {
         for v in 0..=20u8 {
@@ -1097,20 +1746,51 @@ mod tests {
         }
         assert_eq!(Cmd::from_raw(17), Cmd::Flush);
         assert_eq!(Cmd::from_raw(18), Cmd::Other(18));
-        for v in 0..=20u16 {
-            assert_eq!(SvcAttr::from_raw(v).to_raw(), v);
-            assert_eq!(DestAttr::from_raw(v).to_raw(), v);
-            assert_eq!(DaemonAttr::from_raw(v).to_raw(), v);
-            assert_eq!(StatsAttr::from_raw(v).to_raw(), v);
-            assert_eq!(CmdAttr::from_raw(v).to_raw(), v);
-            assert_eq!(InfoAttr::from_raw(v).to_raw(), v);
-        }
-        assert_eq!(StatsAttr::from_raw(11), StatsAttr::Pad);
-        assert_eq!(DestAttr::from_raw(15), DestAttr::TunFlags);
-        assert_eq!(DaemonAttr::from_raw(8), DaemonAttr::McastTtl);
-        assert_eq!(SvcAttr::from_raw(12), SvcAttr::Stats64);
-        assert_eq!(CmdAttr::from_raw(7), CmdAttr::Other(7));
-        assert_eq!(SvcAttr::Netmask.name(), "NETMASK");
+        // Every attribute, known or not, parses back to what was emitted.
+        let unknown = DefaultNla::new(99, vec![1, 2, 3]);
+        let mut s = tcp_service();
+        s.pe = Some("sip".into());
+        let mut svc = service_attrs(&s);
+        svc.push(ServiceAttr::Stats64(stats_attrs(&big_stats(), true)));
+        svc.push(ServiceAttr::Stats(stats_attrs(&big_stats(), false)));
+        svc.push(ServiceAttr::Other(unknown.clone()));
+        let mut dst = dest_attrs(&dest());
+        dst.push(DestAttr::Other(unknown.clone()));
+        let mut d = Daemon {
+            state: DaemonState::Master,
+            mcast_ifn: "eth0".into(),
+            syncid: 7,
+            sync_maxlen: 1472,
+            mcast_group: Some("224.0.0.81".parse().unwrap()),
+            mcast_port: 8848,
+            mcast_ttl: 1,
+        };
+        let mut dmn = daemon_attrs(&d, true);
+        d.mcast_group = Some("ff02::81".parse().unwrap());
+        dmn.extend(daemon_attrs(&d, true));
+        dmn.push(DaemonAttr::Other(unknown.clone()));
+        let mut all = vec![
+            IpvsAttr::Service(svc),
+            IpvsAttr::Dest(dst),
+            IpvsAttr::Daemon(dmn),
+            IpvsAttr::Other(unknown.clone()),
+        ];
+        all.extend(timeout_attrs(&Timeouts {
+            tcp: 1,
+            tcp_fin: 2,
+            udp: 3,
+        }));
+        let mut buf = vec![0; all.as_slice().buffer_len()];
+        all.as_slice().emit(&mut buf);
+        assert_eq!(parse_attrs(&buf, Cmd::NewService).unwrap(), all);
+        let info = vec![
+            IpvsAttr::Version(0x010201),
+            IpvsAttr::ConnTabSize(4096),
+            IpvsAttr::Other(unknown),
+        ];
+        let mut buf = vec![0; info.as_slice().buffer_len()];
+        info.as_slice().emit(&mut buf);
+        assert_eq!(parse_attrs(&buf, Cmd::SetInfo).unwrap(), info);
     }
 
     #[cfg(target_endian = "little")]
@@ -1433,52 +2113,52 @@ mod tests {
             let g = single_data(&buf);
             assert_eq!(g.cmd, Cmd::NewService.to_raw());
             assert_eq!(decode_service(g.attrs).unwrap(), s);
+            let Body::Data(p) = messages(&buf).next().unwrap().unwrap().body else {
+                panic!("not data")
+            };
+            let m = IpvsMessage::decode(p).unwrap();
+            assert_eq!(m.cmd, Cmd::NewService);
+            assert!(matches!(m.attrs.as_slice(), [IpvsAttr::Service(_)]));
         }
     }
 
     #[test]
     fn legacy_stats_are_widened() {
-        let mut buf = Vec::new();
-        let mut b = MessageBuilder::new(&mut buf, 0, 0, 0, 0);
-        let n = b.begin_nest(SvcAttr::Stats.to_raw());
-        b.put(StatsAttr::Pad.to_raw(), &[]);
+        let mut parts = vec![(11u16, vec![])]; // PAD
         for id in [1u16, 2, 3] {
-            b.put_u32(id, u32::MAX - u32::from(id));
+            parts.push((id, (u32::MAX - u32::from(id)).to_ne_bytes().to_vec()));
         }
-        b.put_u64(4, 1 << 40).put_u64(5, 6);
+        parts.push((4, (1u64 << 40).to_ne_bytes().to_vec()));
+        parts.push((5, 6u64.to_ne_bytes().to_vec()));
         for id in 6u16..=10 {
-            b.put_u32(id, u32::from(id));
+            parts.push((id, u32::from(id).to_ne_bytes().to_vec()));
         }
-        b.put_u32(99, 0); // unknown attribute
-        b.end_nest(n);
-        b.finish().unwrap();
-        let st = decode_stats(&buf[20..], false).unwrap();
+        parts.push((99, vec![0; 4])); // unknown attribute
+        let body = raw(&parts);
+        let st = decode_stats(&body, false).unwrap();
         assert_eq!(st.conns, u64::from(u32::MAX - 1));
         assert_eq!(st.outpkts, u64::from(u32::MAX - 3));
         assert_eq!(st.inbytes, 1 << 40);
         assert_eq!((st.cps, st.outbps), (6, 10));
-        // The same nest read as STATS64 has 4-byte counters: too short.
+        // The same nest read as STATS64 has 4-byte counters: refused.
         assert!(matches!(
-            decode_stats(&buf[20..], true),
-            Err(DecodeError::ShortAttribute {
-                attr: "CONNS",
-                need: 8,
-                ..
-            })
+            decode_stats(&body, true),
+            Err(DecodeError::Packet(m)) if m.contains("IPVS_STATS_ATTR_CONNS")
         ));
+        // A counter missing is named.
+        parts.retain(|p| p.0 != 1);
+        assert_eq!(
+            decode_stats(&raw(&parts), false),
+            Err(DecodeError::MissingAttribute {
+                context: "STATS",
+                attr: "CONNS"
+            })
+        );
     }
 
     /// A service nest built from (id, payload) pairs.
     fn svc_attrs(parts: &[(u16, Vec<u8>)]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        let mut b = MessageBuilder::new(&mut buf, 0, 0, 0, 0);
-        let n = b.begin_nest(CmdAttr::Service.to_raw());
-        for (id, p) in parts {
-            b.put(*id, p);
-        }
-        b.end_nest(n);
-        b.finish().unwrap();
-        buf.split_off(16)
+        nest(1, parts)
     }
 
     fn base_parts() -> Vec<(u16, Vec<u8>)> {
@@ -1560,7 +2240,7 @@ mod tests {
         parts[5].1 = vec![1, 0, 0, 0];
         assert!(matches!(
             decode_service(&svc_attrs(&parts)),
-            Err(DecodeError::ShortAttribute { attr: "FLAGS", .. })
+            Err(DecodeError::Packet(m)) if m.contains("IPVS_SVC_ATTR_FLAGS")
         ));
         let mut parts = base_parts();
         parts[0].1 = 99u16.to_ne_bytes().to_vec();
@@ -1585,10 +2265,8 @@ mod tests {
         assert_eq!(decode_dest(g.attrs, Family::Inet6).unwrap(), d);
     }
 
-    fn dest_attrs(parts: &[(u16, Vec<u8>)]) -> Vec<u8> {
-        let mut v = svc_attrs(parts);
-        v[2] = CmdAttr::Dest.to_raw() as u8;
-        v
+    fn dest_nest(parts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        nest(2, parts)
     }
 
     fn dest_parts() -> Vec<(u16, Vec<u8>)> {
@@ -1603,7 +2281,7 @@ mod tests {
 
     #[test]
     fn dest_family_defaults_to_service_family() {
-        let d = decode_dest(&dest_attrs(&dest_parts()), Family::Inet6).unwrap();
+        let d = decode_dest(&dest_nest(&dest_parts()), Family::Inet6).unwrap();
         assert_eq!(d.addr, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(d.fwd, FwdMethod::Route);
         assert_eq!(d.weight, 4);
@@ -1611,16 +2289,16 @@ mod tests {
         assert_eq!((d.active_conns, d.inact_conns, d.persist_conns), (7, 8, 9));
         assert_eq!((d.tun_type, d.tun_port, d.tun_flags), (TunType::Ipip, 0, 0));
         assert_eq!(d.stats, None);
-        let d = decode_dest(&dest_attrs(&dest_parts()), Family::Inet).unwrap();
+        let d = decode_dest(&dest_nest(&dest_parts()), Family::Inet).unwrap();
         assert_eq!(d.addr, "0.0.0.0".parse::<IpAddr>().unwrap());
         let mut parts = dest_parts();
         parts.push((11, 10u16.to_ne_bytes().to_vec()));
-        let d = decode_dest(&dest_attrs(&parts), Family::Inet).unwrap();
+        let d = decode_dest(&dest_nest(&parts), Family::Inet).unwrap();
         assert!(d.addr.is_ipv6());
         for drop in [1u16, 2, 3, 4, 5, 6, 7, 8, 9] {
             let parts: Vec<_> = dest_parts().into_iter().filter(|p| p.0 != drop).collect();
             assert!(matches!(
-                decode_dest(&dest_attrs(&parts), Family::Inet),
+                decode_dest(&dest_nest(&parts), Family::Inet),
                 Err(DecodeError::MissingAttribute { .. })
             ));
         }
@@ -1643,19 +2321,21 @@ mod tests {
             assert_eq!(decode_daemon(single_data(&buf).attrs).unwrap(), d);
         }
         // Only the three required attributes.
-        let mut buf = Vec::new();
-        let mut b = MessageBuilder::new(&mut buf, 0, 0, 0, 0);
-        let n = b.begin_nest(3);
-        b.put_u32(1, 2).put_str(2, "lo").put_u32(3, 1);
-        b.end_nest(n);
-        b.finish().unwrap();
-        let d = decode_daemon(&buf[16..]).unwrap();
+        let buf = nest(
+            3,
+            &[
+                (1, 2u32.to_ne_bytes().to_vec()),
+                (2, b"lo\0".to_vec()),
+                (3, 1u32.to_ne_bytes().to_vec()),
+            ],
+        );
+        let d = decode_daemon(&buf).unwrap();
         assert_eq!(d.state, DaemonState::Backup);
         assert_eq!(
             (d.sync_maxlen, d.mcast_group, d.mcast_port, d.mcast_ttl),
             (0, None, 0, 0)
         );
-        assert!(decode_daemon(&buf[16..28]).is_err());
+        assert!(decode_daemon(&buf[..12]).is_err());
     }
 
     #[test]

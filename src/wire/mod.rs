@@ -1,22 +1,23 @@
-//! The IPVS generic-netlink wire format: netlink and generic-netlink
-//! headers, attribute encoding and decoding, and the IPVS constants.
+//! The IPVS generic-netlink wire format, on the rust-netlink packet crates.
 //!
 //! Nothing here does I/O, so every byte sent and every reply handled can be
 //! checked in unit tests. Decoding works on untrusted bytes: it never
 //! panics; malformed framing and missing required attributes are reported
-//! as [`DecodeError`]s, and attributes it does not know are skipped (the
-//! raw iterators in [`netlink`] still show them).
+//! as [`DecodeError`]s, and attributes it does not know are kept as
+//! `Other(DefaultNla)` and otherwise ignored.
 //!
-//! * [`netlink`]: `nlmsghdr` / `genlmsghdr` framing, attributes, a message
-//!   builder that appends to a buffer (so requests can be batched), and the
-//!   generic-netlink controller request used to resolve the family id.
-//! * [`ipvs`]: IPVS commands and attributes, request encoding identical to
-//!   ipvsadm 1.31's, and reply decoding into [`crate::model`] types.
-//! * [`rtnl`]: the route-netlink messages for links, addresses and route
-//!   lookups that the real-server setup and the director check use.
+//! * [`netlink`]: the glue to `netlink-packet-core` and
+//!   `netlink-packet-generic`: batches appended to one buffer, received
+//!   datagrams walked message by message, the controller lookup of the
+//!   family id.
+//! * [`ipvs`]: the IPVS family (commands, attribute enums, `GenlFamily`),
+//!   request encoding identical to ipvsadm 1.31's, and reply decoding into
+//!   [`crate::model`] types.
+//!
+//! Route-netlink (links, addresses, route lookups) is `netlink-packet-route`
+//! as it stands; its client is [`crate::route`].
 
 pub mod ipvs;
 pub mod netlink;
-pub mod rtnl;
 
 pub use netlink::{DecodeError, EncodeError};
