@@ -832,7 +832,7 @@ pub struct ListWriter {
 }
 
 impl ListWriter {
-    /// Writes `{"version":1,"kind":KIND,` the `head` fields (each a
+    /// Writes `{"version":VERSION,"kind":KIND,` the `head` fields (each a
     /// name and its value as JSON text) and the opening of the list named
     /// `list`.
     pub fn begin(

@@ -13,6 +13,8 @@
 //!   `check`.
 //! * [`plan`]: the diff behind `apply` (changes between two tables, and
 //!   their inverses).
+//! * [`drain`]: which destinations a drain names, and each one's state
+//!   while its connections end (pure; `ipvsadm-rs drain` drives it).
 //! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
 //!
 //! The binaries in `src/bin/` are thin wrappers around [`cli`].
@@ -148,6 +150,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod drain;
 pub mod json;
 pub mod model;
 pub mod plan;

@@ -157,6 +157,115 @@ the second time.",
             "3 a change was refused and undoing failed: what is left is printed",
         ],
     },
+    Subcommand {
+        name: "drain",
+        actions: &[],
+        operand: "",
+        synopsis: &[
+            "drain --tcp-service|--udp-service|--sctp-service VIP:PORT --real-server SERVER[:PORT]... [--timeout DURATION] [--inactive] [--remove] [--json] [--numeric]",
+            "drain --fwmark-service MARK [--ipv6] --real-server SERVER[:PORT]... [--timeout DURATION] [--inactive] [--remove] [--json]",
+            "drain --server SERVER[:PORT]... [--timeout DURATION] [--inactive] [--remove] [--json]",
+        ],
+        summary: "take real servers out of service without cutting their connections",
+        description: "Sets the weight of the named real servers to 0, so that no new connection \
+is scheduled to them, prints the weight each had, then waits while their active connections end. \
+With --server a server is drained in every service it belongs to. On a terminal each server \
+gets a progress line; on a pipe one plain line is printed per change; --json prints one JSON \
+object per event. On a timeout or Ctrl-C the weights stay 0 and the command that puts each \
+weight back is printed. Short forms as in ipvsadm: -t, -u, -f, -6, -r, -n.",
+        options: &[
+            SubOption {
+                long: "tcp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "the TCP service (-t)",
+            },
+            SubOption {
+                long: "udp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "the UDP service (-u)",
+            },
+            SubOption {
+                long: "sctp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "the SCTP service",
+            },
+            SubOption {
+                long: "fwmark-service",
+                value_name: "MARK",
+                values: &[],
+                with: &[],
+                help: "the firewall-mark service (-f)",
+            },
+            SubOption {
+                long: "ipv6",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "the firewall-mark service is IPv6 (-6)",
+            },
+            SubOption {
+                long: "real-server",
+                value_name: "SERVER[:PORT]",
+                values: &[],
+                with: &[],
+                help: "a real server of the service to drain (-r); without a port, every port of it; repeat for several",
+            },
+            SubOption {
+                long: "server",
+                value_name: "SERVER[:PORT]",
+                values: &[],
+                with: &[],
+                help: "a real server to drain in every service it belongs to; repeat for several",
+            },
+            SubOption {
+                long: "timeout",
+                value_name: "DURATION",
+                values: &[],
+                with: &[],
+                help: "give up after DURATION (30, 30s, 500ms, 5m, 1h); default: wait as long as it takes",
+            },
+            SubOption {
+                long: "inactive",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "also wait for inactive connections to end",
+            },
+            SubOption {
+                long: "remove",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "delete each real server once it is drained",
+            },
+            SubOption {
+                long: "json",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "print one JSON object per event, one per line",
+            },
+            SubOption {
+                long: "numeric",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "do not resolve names in addresses (-n)",
+            },
+        ],
+        exit_status: &[
+            "0 every server drained (and deleted, with --remove)",
+            "1 the timeout passed (weights left at 0; the commands that restore them are printed), or the kernel refused a change",
+            "2 a usage error, or a service or server that is not in the table (nothing changed)",
+            "130 interrupted by Ctrl-C (weights left at 0)",
+        ],
+    },
 ];
 
 /// The subcommand called `name`.

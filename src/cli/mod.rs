@@ -6,6 +6,7 @@ pub mod apply;
 pub mod check;
 pub mod commands;
 pub mod conn;
+pub mod drain;
 pub mod errors;
 pub mod fetch;
 pub mod flags;
