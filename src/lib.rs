@@ -15,6 +15,8 @@
 //!   their inverses).
 //! * [`drain`]: which destinations a drain names, and each one's state
 //!   while its connections end (pure; `ipvsadm-rs drain` drives it).
+//! * [`top`]: rates from two readings of the table, and the table of
+//!   `ipvsadm-rs top` (pure).
 //! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
 //!
 //! The binaries in `src/bin/` are thin wrappers around [`cli`].
@@ -157,4 +159,5 @@ pub mod plan;
 pub mod route;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod top;
 pub mod wire;

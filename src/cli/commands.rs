@@ -266,6 +266,94 @@ weight back is printed. Short forms as in ipvsadm: -t, -u, -f, -6, -r, -n.",
             "130 interrupted by Ctrl-C (weights left at 0)",
         ],
     },
+    Subcommand {
+        name: "top",
+        actions: &[],
+        operand: "",
+        synopsis: &[
+            "top [--tcp-service|--udp-service|--sctp-service VIP:PORT | --fwmark-service MARK [--ipv6]] [--interval DURATION] [--sort KEY] [--once | --count N]",
+        ],
+        summary: "a live view of the traffic through the services and real servers",
+        description: "Reads the table every interval and shows, for each service and each of \
+its real servers, the new connections per second, each server's share of its service's new \
+connections, the active and inactive connections, and the packets and bytes per second in and \
+out. The rates are the difference of the kernel's 64-bit counters between two readings, not \
+the kernel's smoothed estimates; the kernel updates the counters it reports every 2 seconds, \
+so intervals of at least that are exact. On a terminal the view fills the \
+screen and is redrawn in place; the keys c, a, i, p, b and n sort by connection rate, active \
+and inactive connections, packet and byte rates and name, and q quits. Otherwise, or with \
+--once or --count, plain tables are printed one after another. Short forms: -t, -u, -f, -6.",
+        options: &[
+            SubOption {
+                long: "tcp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "show only this TCP service (-t)",
+            },
+            SubOption {
+                long: "udp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "show only this UDP service (-u)",
+            },
+            SubOption {
+                long: "sctp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "show only this SCTP service",
+            },
+            SubOption {
+                long: "fwmark-service",
+                value_name: "MARK",
+                values: &[],
+                with: &[],
+                help: "show only this firewall-mark service (-f)",
+            },
+            SubOption {
+                long: "ipv6",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "the firewall-mark service is IPv6 (-6)",
+            },
+            SubOption {
+                long: "interval",
+                value_name: "DURATION",
+                values: &[],
+                with: &[],
+                help: "time between readings (1, 2s, 500ms); default 1 s",
+            },
+            SubOption {
+                long: "sort",
+                value_name: "KEY",
+                values: &["cps", "active", "inactive", "packets", "bytes", "name"],
+                with: &[],
+                help: "the column to order by, largest first (name: alphabetical); default cps",
+            },
+            SubOption {
+                long: "once",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "print one table, over one interval, and exit",
+            },
+            SubOption {
+                long: "count",
+                value_name: "N",
+                values: &[],
+                with: &[],
+                help: "print N tables, one per interval, and exit",
+            },
+        ],
+        exit_status: &[
+            "0 quit with q, Ctrl-C, or after --once/--count",
+            "1 the table could not be read",
+            "2 a usage error",
+        ],
+    },
 ];
 
 /// The subcommand called `name`.

@@ -76,7 +76,7 @@ struct Args {
 }
 
 /// `30` (seconds), `30s`, `500ms`, `5m`, `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?} (use e.g. 30, 30s, 500ms, 5m, 1h)");
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -136,29 +136,16 @@ fn selector(a: &Args, res: &dyn Resolver) -> Result<Selector, clap::Error> {
     if a.real.is_empty() {
         return Err(usage_error("give the real servers to drain with -r"));
     }
-    let (key, proto) = if let Some(mark) = &a.fwmark {
-        let mark = parse_fwmark(mark)
-            .ok_or_else(|| usage_error(&format!("invalid firewall mark {mark:?}")))?;
-        let family = if a.ipv6 { Family::Inet6 } else { Family::Inet };
-        (ServiceKey::Fwmark { family, mark }, None)
-    } else {
-        let (text, protocol) = match (&a.tcp, &a.udp, &a.sctp) {
-            (Some(t), _, _) => (t, Protocol::Tcp),
-            (_, Some(u), _) => (u, Protocol::Udp),
-            (_, _, Some(s)) => (s, Protocol::Sctp),
-            _ => return Err(usage_error("no service given")),
-        };
-        let bad = || usage_error(&format!("invalid virtual service {text:?}"));
-        let hp = parse_host_port(text, Some(protocol), res).ok_or_else(bad)?;
-        let port = hp.port.ok_or_else(bad)?;
-        (
-            ServiceKey::Addr {
-                protocol,
-                addr: hp.addr,
-                port,
-            },
-            Some(protocol),
-        )
+    let key = service_key(
+        [&a.tcp, &a.udp, &a.sctp, &a.fwmark].map(Option::as_deref),
+        a.ipv6,
+        res,
+    )
+    .map_err(|m| usage_error(&m))?
+    .ok_or_else(|| usage_error("no service given"))?;
+    let proto = match key {
+        ServiceKey::Addr { protocol, .. } => Some(protocol),
+        ServiceKey::Fwmark { .. } => None,
     };
     let servers = a
         .real
@@ -168,8 +155,37 @@ fn selector(a: &Args, res: &dyn Resolver) -> Result<Selector, clap::Error> {
     Ok(Selector::Service { key, servers })
 }
 
+/// The service `-t`, `-u`, `--sctp-service` or `-f` (with `-6`) names
+/// (`[tcp, udp, sctp, fwmark]`, at most one given); `None` for none.
+pub(crate) fn service_key(
+    given: [Option<&str>; 4],
+    ipv6: bool,
+    res: &dyn Resolver,
+) -> Result<Option<ServiceKey>, String> {
+    let [tcp, udp, sctp, fwmark] = given;
+    if let Some(mark) = fwmark {
+        let mark = parse_fwmark(mark).ok_or_else(|| format!("invalid firewall mark {mark:?}"))?;
+        let family = if ipv6 { Family::Inet6 } else { Family::Inet };
+        return Ok(Some(ServiceKey::Fwmark { family, mark }));
+    }
+    let (text, protocol) = match (tcp, udp, sctp) {
+        (Some(t), _, _) => (t, Protocol::Tcp),
+        (_, Some(u), _) => (u, Protocol::Udp),
+        (_, _, Some(s)) => (s, Protocol::Sctp),
+        _ => return Ok(None),
+    };
+    let bad = || format!("invalid virtual service {text:?}");
+    let hp = parse_host_port(text, Some(protocol), res).ok_or_else(bad)?;
+    let port = hp.port.ok_or_else(bad)?;
+    Ok(Some(ServiceKey::Addr {
+        protocol,
+        addr: hp.addr,
+        port,
+    }))
+}
+
 /// The whole table, as `-L` lists it.
-fn read_table(client: &mut Client) -> Result<Vec<ServiceEntry>, crate::client::Error> {
+pub(crate) fn read_table(client: &mut Client) -> Result<Vec<ServiceEntry>, crate::client::Error> {
     let mut table = Vec::new();
     for service in client.services()? {
         let dests = client.dests(&service)?;

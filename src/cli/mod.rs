@@ -18,3 +18,4 @@ pub mod realserver;
 #[allow(unsafe_code)]
 pub mod resolve;
 pub mod run;
+pub mod top;

@@ -196,6 +196,10 @@ pub fn run_main(
                 let tail = rest.get(1..).unwrap_or(&[]);
                 return crate::cli::drain::run(prog, tail, netns.as_deref(), out, err);
             }
+            if rest.first().is_some_and(|w| w == "top") {
+                let tail = rest.get(1..).unwrap_or(&[]);
+                return crate::cli::top::run(prog, tail, out, err);
+            }
             if let Some(code) = crate::cli::realserver::dispatch(prog, &rest, out, err) {
                 return code;
             }
@@ -329,8 +333,8 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
-/// A `realserver`, `check` or `drain` line without its `--netns`, and
-/// that value.
+/// A `realserver`, `check`, `drain` or `top` line without its
+/// `--netns`, and that value.
 type SubcommandLine = (Option<String>, Vec<OsString>);
 
 /// For a `realserver` or `check` line (the first word that is not
@@ -351,7 +355,7 @@ fn subcommand_netns(args: &[OsString]) -> Result<Option<SubcommandLine>, Failure
         } else if let Some(v) = text.strip_prefix("--netns=") {
             v.to_string()
         } else {
-            if rest.is_empty() && !matches!(&*text, "realserver" | "check" | "drain") {
+            if rest.is_empty() && !matches!(&*text, "realserver" | "check" | "drain" | "top") {
                 return Ok(None);
             }
             rest.push(a.clone());
