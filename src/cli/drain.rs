@@ -33,8 +33,8 @@ const INTERRUPTED: i32 = 130;
     name = "drain",
     about = "Take real servers out of service without cutting connections: set the weight to 0, \
 wait until their connections end, optionally delete them.",
-    override_usage = "drain -t|-u|--sctp-service VIP:PORT | -f MARK [-6]  -r SERVER[:PORT]... [OPTIONS]\n       \
-drain --server SERVER[:PORT]... [OPTIONS]"
+    override_usage = "ipvsadm-rs drain -t|-u|--sctp-service VIP:PORT | -f MARK [-6]  -r SERVER[:PORT]... [OPTIONS]\n       \
+ipvsadm-rs drain --server SERVER[:PORT]... [OPTIONS]"
 )]
 struct Args {
     /// The TCP service VIP:PORT.

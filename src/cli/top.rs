@@ -25,7 +25,7 @@ use crate::top::{compute, render, render_rows, Reading, SortKey};
     name = "top",
     about = "A live view of the services and real servers: connections and packets per second, \
 active and inactive connections, each server's share of new connections.",
-    override_usage = "top [-t|-u|--sctp-service VIP:PORT | -f MARK [-6]] [--interval DURATION] \
+    override_usage = "ipvsadm-rs top [-t|-u|--sctp-service VIP:PORT | -f MARK [-6]] [--interval DURATION] \
 [--sort KEY] [--once | --count N]"
 )]
 struct Args {
