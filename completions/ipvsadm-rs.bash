@@ -199,6 +199,38 @@ _ipvsadm_rs_subcommand() {
         printf '%s\n' --dry-run
         echo @files
         ;;
+    drain)
+        shift
+        if [ $# -gt 0 ]; then
+            eval "_ipvsadm_rs_p=\${$#}"
+            case $_ipvsadm_rs_p in
+            --tcp-service) return ;;
+            --udp-service) return ;;
+            --sctp-service) return ;;
+            --fwmark-service) return ;;
+            --real-server) return ;;
+            --server) return ;;
+            --timeout) return ;;
+            esac
+        fi
+        printf '%s\n' --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --real-server --server --timeout --inactive --remove --json --numeric
+        ;;
+    top)
+        shift
+        if [ $# -gt 0 ]; then
+            eval "_ipvsadm_rs_p=\${$#}"
+            case $_ipvsadm_rs_p in
+            --tcp-service) return ;;
+            --udp-service) return ;;
+            --sctp-service) return ;;
+            --fwmark-service) return ;;
+            --interval) return ;;
+            --sort) printf '%s\n' cps active inactive packets bytes name; return ;;
+            --count) return ;;
+            esac
+        fi
+        printf '%s\n' --tcp-service --udp-service --sctp-service --fwmark-service --ipv6 --interval --sort --once --count
+        ;;
     esac
 }
 
@@ -206,7 +238,7 @@ _ipvsadm_rs_candidates() {
     local _ipvsadm_rs_r _ipvsadm_rs_p _ipvsadm_rs_w _ipvsadm_rs_cmd _ipvsadm_rs_used _ipvsadm_rs_skip _ipvsadm_rs_l
     if [ $# -gt 0 ]; then
         case $1 in
-        realserver | check | apply)
+        realserver | check | apply | drain | top)
             _ipvsadm_rs_subcommand "$@"
             return
             ;;
@@ -242,7 +274,7 @@ _ipvsadm_rs_candidates() {
     done
     if [ -z "$_ipvsadm_rs_cmd" ]; then
         printf '%s\n' -A --add-service -E --edit-service -D --delete-service -C --clear -R --restore -S --save -a --add-server -e --edit-server -d --delete-server -L -l --list -Z --zero --set --start-daemon --stop-daemon -h --help -v --version
-        if [ $# -eq 0 ]; then printf '%s\n' realserver check apply; fi
+        if [ $# -eq 0 ]; then printf '%s\n' realserver check apply drain top; fi
         return
     fi
     _ipvsadm_rs_legal "$_ipvsadm_rs_cmd"

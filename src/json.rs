@@ -26,7 +26,7 @@ use crate::model::{
 /// The schema version written in every document. It changes only when a
 /// field is removed, renamed or changes meaning; new fields may appear
 /// within a version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Why a JSON document does not convert to the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,7 +150,9 @@ pub struct ServiceJson {
     pub scheduler: String,
     /// Persistence engine, or null.
     pub pe: Option<String>,
-    /// Flag words (`persistent`, `hashed`, `one_packet`, `sched_flag_1`..3).
+    /// Flag words: `persistent`, `hashed`, `one_packet`, and the
+    /// scheduler flags under the names `-b` gives them for this scheduler
+    /// (`sh-port`, `mh-fallback`, ... or `flag-1`..`flag-3`).
     pub flags: Vec<Word>,
     /// Persistence timeout in seconds (0 when not persistent).
     pub timeout: u32,
@@ -215,8 +217,9 @@ pub struct DestJson {
     pub inactive_conns: u32,
     /// Persistent connection templates.
     pub persistent_conns: u32,
-    /// Tunnel settings (meaningful for `tunnel` only).
-    pub tunnel: TunnelJson,
+    /// Tunnel settings; null unless `forward` is `tunnel` (or a raw
+    /// forwarding method this version has no word for).
+    pub tunnel: Option<TunnelJson>,
     /// Counters; null if the kernel reported none.
     pub stats: Option<CountersJson>,
     /// Rates; null if the kernel reported none.
@@ -430,14 +433,26 @@ fn state_of(w: &Word) -> Result<DaemonState, JsonError> {
     }
 }
 
-/// Service flag bits and their words, in bit order.
-const SVC_FLAG_WORDS: [(u32, &str); 6] = [
-    (svc_flags::PERSISTENT, "persistent"),
-    (svc_flags::HASHED, "hashed"),
-    (svc_flags::ONEPACKET, "one_packet"),
-    (svc_flags::SCHED1, "sched_flag_1"),
-    (svc_flags::SCHED2, "sched_flag_2"),
-    (svc_flags::SCHED3, "sched_flag_3"),
+/// Service flag bits and their words for a scheduler, in bit order: the
+/// scheduler flags under the names ipvsadm's `-b` uses for it.
+fn svc_flag_words(scheduler: &str) -> [(u32, &'static str); 6] {
+    let [one, two, three] = svc_flags::sched_names(scheduler);
+    [
+        (svc_flags::PERSISTENT, "persistent"),
+        (svc_flags::HASHED, "hashed"),
+        (svc_flags::ONEPACKET, "one_packet"),
+        (svc_flags::SCHED1, one),
+        (svc_flags::SCHED2, two),
+        (svc_flags::SCHED3, three),
+    ]
+}
+
+/// The generic scheduler flag names, which (as with `-b`) read back under
+/// any scheduler.
+const GENERIC_SCHED_WORDS: [(u32, &str); 3] = [
+    (svc_flags::SCHED1, "flag-1"),
+    (svc_flags::SCHED2, "flag-2"),
+    (svc_flags::SCHED3, "flag-3"),
 ];
 
 /// Tunnel checksum bits and their words.
@@ -469,6 +484,24 @@ fn flags_of(words: &[Word], names: &[(u32, &str)], field: &'static str) -> Resul
                 .map(|(v, _)| *v)
                 .ok_or_else(|| unknown(field, n))?,
             Word::Number(v) => number(field, *v)?,
+        };
+    }
+    Ok(bits)
+}
+
+/// The service flag bits of `words` for `scheduler`: its own names, or
+/// the generic `flag-N`; another scheduler's names (`sh-port` on an mh
+/// service) are unknown words, as `-b` refuses them.
+fn service_flags_of(words: &[Word], scheduler: &str) -> Result<u32, JsonError> {
+    let own = svc_flag_words(scheduler);
+    let mut bits = 0u32;
+    for w in words {
+        bits |= match w {
+            Word::Name(n) => match GENERIC_SCHED_WORDS.iter().find(|(_, g)| g == n) {
+                Some((v, _)) => *v,
+                None => flags_of(std::slice::from_ref(w), &own, "service flag")?,
+            },
+            Word::Number(_) => flags_of(std::slice::from_ref(w), &own, "service flag")?,
         };
     }
     Ok(bits)
@@ -591,10 +624,13 @@ impl From<&Dest> for DestJson {
             active_conns: d.active_conns,
             inactive_conns: d.inact_conns,
             persistent_conns: d.persist_conns,
-            tunnel: TunnelJson {
-                tun_type: tun_type_word(d.tun_type),
-                port: d.tun_port,
-                flags: flag_words(u32::from(d.tun_flags), &TUN_FLAG_WORDS),
+            tunnel: match d.fwd {
+                FwdMethod::Masq | FwdMethod::Local | FwdMethod::Route => None,
+                FwdMethod::Tunnel | FwdMethod::Other(_) => Some(TunnelJson {
+                    tun_type: tun_type_word(d.tun_type),
+                    port: d.tun_port,
+                    flags: flag_words(u32::from(d.tun_flags), &TUN_FLAG_WORDS),
+                }),
             },
             stats,
             rates,
@@ -605,7 +641,18 @@ impl From<&Dest> for DestJson {
 impl TryFrom<&DestJson> for Dest {
     type Error = JsonError;
     fn try_from(d: &DestJson) -> Result<Dest, JsonError> {
-        let tun_flags = flags_of(&d.tunnel.flags, &TUN_FLAG_WORDS, "tunnel flag")?;
+        let plain = Dest::new(d.address, d.port);
+        let (tun_type, tun_port, tun_flags) = match &d.tunnel {
+            None => (plain.tun_type, plain.tun_port, plain.tun_flags),
+            Some(t) => {
+                let bits = flags_of(&t.flags, &TUN_FLAG_WORDS, "tunnel flag")?;
+                (
+                    tun_type_of(&t.tun_type)?,
+                    t.port,
+                    number("tunnel flag", u64::from(bits))?,
+                )
+            }
+        };
         Ok(Dest {
             addr: d.address,
             port: d.port,
@@ -613,9 +660,9 @@ impl TryFrom<&DestJson> for Dest {
             weight: d.weight,
             u_threshold: d.u_threshold,
             l_threshold: d.l_threshold,
-            tun_type: tun_type_of(&d.tunnel.tun_type)?,
-            tun_port: d.tunnel.port,
-            tun_flags: number("tunnel flag", u64::from(tun_flags))?,
+            tun_type,
+            tun_port,
+            tun_flags,
             active_conns: d.active_conns,
             inact_conns: d.inactive_conns,
             persist_conns: d.persistent_conns,
@@ -645,7 +692,7 @@ impl From<&ServiceEntry> for ServiceJson {
             fwmark,
             scheduler: s.scheduler.clone(),
             pe: s.pe.clone(),
-            flags: flag_words(s.flags, &SVC_FLAG_WORDS),
+            flags: flag_words(s.flags, &svc_flag_words(&s.scheduler)),
             timeout: s.timeout,
             netmask: netmask_text(family, s.netmask),
             stats,
@@ -684,7 +731,7 @@ impl TryFrom<&ServiceJson> for ServiceEntry {
             key,
             scheduler: j.scheduler.clone(),
             pe: j.pe.clone(),
-            flags: flags_of(&j.flags, &SVC_FLAG_WORDS, "service flag")?,
+            flags: service_flags_of(&j.flags, &j.scheduler)?,
             timeout: j.timeout,
             netmask: netmask_of(family, &j.netmask)?,
             stats: join_stats(&j.stats, &j.rates)?.map(Box::new),
@@ -785,7 +832,7 @@ pub struct ListWriter {
 }
 
 impl ListWriter {
-    /// Writes `{"version":1,"kind":KIND,` the `head` fields (each a
+    /// Writes `{"version":VERSION,"kind":KIND,` the `head` fields (each a
     /// name and its value as JSON text) and the opening of the list named
     /// `list`.
     pub fn begin(
@@ -952,7 +999,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         // One service per line, version first.
         assert!(text.starts_with(
-            "{\"version\":1,\"kind\":\"services\",\"ipvs\":{\"version\":\"1.2.1\",\"conn_tab_size\":4096},\"services\":[\n{\"family\":\"inet\",\"protocol\":\"tcp\",\"address\":\"10.0.0.1\",\"port\":80,\"fwmark\":null,"
+            "{\"version\":2,\"kind\":\"services\",\"ipvs\":{\"version\":\"1.2.1\",\"conn_tab_size\":4096},\"services\":[\n{\"family\":\"inet\",\"protocol\":\"tcp\",\"address\":\"10.0.0.1\",\"port\":80,\"fwmark\":null,"
         ), "{text}");
         assert_eq!(text.lines().count(), 2 + entries.len());
         let Document::Services(doc) = Document::parse(&text).unwrap() else {
@@ -994,7 +1041,7 @@ mod tests {
         assert_eq!(v["netmask"], "255.255.255.0");
         assert_eq!(
             v["flags"],
-            serde_json::json!(["persistent", "hashed", "sched_flag_2", 256])
+            serde_json::json!(["persistent", "hashed", "flag-2", 256])
         );
         // Full 64-bit counters as numbers.
         assert_eq!(v["stats"]["conns"], 1u64 << 40);
@@ -1011,12 +1058,68 @@ mod tests {
             serde_json::json!({"type": "gue", "port": 6080, "flags": ["csum", "remcsum"]})
         );
         assert_eq!(d[2]["forward"], 9);
+        // No tunnel settings on a destination that is not a tunnel; kept
+        // for a forwarding method without a word (it may be one).
+        assert_eq!(d[0]["tunnel"], serde_json::Value::Null);
+        assert!(d[0].as_object().unwrap().contains_key("tunnel"));
+        assert_eq!(
+            d[2]["tunnel"],
+            serde_json::json!({"type": 7, "port": 0, "flags": []})
+        );
         let m = serde_json::to_value(ServiceJson::from(&entries[1])).unwrap();
         assert_eq!(m["family"], "inet6");
         assert_eq!(m["protocol"], serde_json::Value::Null);
         assert_eq!(m["fwmark"], u64::from(u32::MAX));
         assert_eq!(m["netmask"], "ffff:ffff:ffff:ffff::");
         assert_eq!(m["stats"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn scheduler_flags_use_the_names_of_b() {
+        let all = svc_flags::SCHED1 | svc_flags::SCHED2 | svc_flags::SCHED3;
+        let mut entries = table();
+        for (sched, want) in [
+            ("sh", ["sh-fallback", "sh-port", "flag-3"]),
+            ("mh", ["mh-fallback", "mh-port", "flag-3"]),
+            ("rr", ["flag-1", "flag-2", "flag-3"]),
+            ("wlc", ["flag-1", "flag-2", "flag-3"]),
+        ] {
+            let e = &mut entries[1];
+            e.service.scheduler = sched.into();
+            e.service.flags = svc_flags::HASHED | all;
+            let v = serde_json::to_value(ServiceJson::from(&*e)).unwrap();
+            assert_eq!(
+                v["flags"],
+                serde_json::json!(["hashed", want[0], want[1], want[2]]),
+                "{sched}"
+            );
+            let back = ServiceEntry::try_from(&ServiceJson::from(&*e)).unwrap();
+            assert_eq!(back.service.flags, svc_flags::HASHED | all, "{sched}");
+        }
+        // The generic names read back under any scheduler, as with -b.
+        let mut j = ServiceJson::from(&entries[1]);
+        j.scheduler = "sh".into();
+        j.flags = vec![Word::name("flag-1"), Word::name("sh-port")];
+        assert_eq!(
+            ServiceEntry::try_from(&j).unwrap().service.flags,
+            svc_flags::SCHED1 | svc_flags::SCHED2
+        );
+        // Another scheduler's names, and version 1's words, do not.
+        for (sched, word) in [
+            ("mh", "sh-port"),
+            ("rr", "sh-fallback"),
+            ("sh", "sched_flag_2"),
+        ] {
+            j.scheduler = sched.into();
+            j.flags = vec![Word::name(word)];
+            assert!(
+                matches!(
+                    ServiceEntry::try_from(&j),
+                    Err(JsonError::UnknownWord { .. })
+                ),
+                "{sched} {word}"
+            );
+        }
     }
 
     #[test]
@@ -1031,7 +1134,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "{\"version\":1,\"kind\":\"timeouts\",\"timeouts\":{\"tcp\":900,\"tcp_fin\":120,\"udp\":300}}\n"
+            "{\"version\":2,\"kind\":\"timeouts\",\"timeouts\":{\"tcp\":900,\"tcp_fin\":120,\"udp\":300}}\n"
         );
         let Document::Timeouts(doc) = Document::parse(&text).unwrap() else {
             panic!()
@@ -1089,10 +1192,13 @@ mod tests {
     #[test]
     fn bad_documents_are_refused() {
         assert!(matches!(
-            Document::parse("{\"version\":2,\"kind\":\"timeouts\"}"),
-            Err(JsonError::Version(2))
+            Document::parse("{\"version\":1,\"kind\":\"timeouts\"}"),
+            Err(JsonError::Version(1))
         ));
-        assert!(matches!(Document::parse("[1]"), Err(JsonError::Syntax(_))));
+        assert!(matches!(
+            Document::parse("[true]"),
+            Err(JsonError::Syntax(_))
+        ));
         let mut j = ServiceJson::from(&table()[0]);
         j.flags.push(Word::name("sticky"));
         assert!(matches!(
@@ -1118,7 +1224,9 @@ mod tests {
             Err(JsonError::Counters)
         ));
         let mut j = ServiceJson::from(&table()[0]);
-        j.destinations[0].tunnel.flags = vec![Word::Number(1 << 20)];
+        if let Some(t) = j.destinations[1].tunnel.as_mut() {
+            t.flags = vec![Word::Number(1 << 20)];
+        }
         assert!(matches!(
             ServiceEntry::try_from(&j),
             Err(JsonError::OutOfRange { .. })

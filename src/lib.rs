@@ -13,6 +13,10 @@
 //!   `check`.
 //! * [`plan`]: the diff behind `apply` (changes between two tables, and
 //!   their inverses).
+//! * [`drain`]: which destinations a drain names, and each one's state
+//!   while its connections end (pure; `ipvsadm-rs drain` drives it).
+//! * [`top`]: rates from two readings of the table, and the table of
+//!   `ipvsadm-rs top` (pure).
 //! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
 //!
 //! The binaries in `src/bin/` are thin wrappers around [`cli`].
@@ -148,10 +152,12 @@
 
 pub mod cli;
 pub mod client;
+pub mod drain;
 pub mod json;
 pub mod model;
 pub mod plan;
 pub mod route;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod top;
 pub mod wire;

@@ -163,6 +163,17 @@ pub mod svc_flags {
     pub const SCHED3: u32 = 0x0020;
     /// All three scheduler flag bits.
     pub const SCHED_MASK: u32 = SCHED1 | SCHED2 | SCHED3;
+
+    /// The names of [`SCHED1`], [`SCHED2`] and [`SCHED3`] for a scheduler,
+    /// as ipvsadm's `-b` spells them: `sh-*` for sh, `mh-*` for mh, and
+    /// `flag-N` where the scheduler gives a bit no name of its own.
+    pub fn sched_names(scheduler: &str) -> [&'static str; 3] {
+        match scheduler {
+            "sh" => ["sh-fallback", "sh-port", "flag-3"],
+            "mh" => ["mh-fallback", "mh-port", "flag-3"],
+            _ => ["flag-1", "flag-2", "flag-3"],
+        }
+    }
 }
 
 /// Traffic counters of a service or destination (always 64-bit here; the

@@ -149,8 +149,8 @@ fn list_options(opts: &[&str]) -> ipvsadm_rs::cli::options::ListOptions {
 fn parse_doc(text: &str) -> Document {
     // Also a plain serde_json parse: the output is one JSON value.
     let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    assert_eq!(v["version"], 1, "{text}");
-    assert!(text.starts_with("{\"version\":1,"), "{text}");
+    assert_eq!(v["version"], 2, "{text}");
+    assert!(text.starts_with("{\"version\":2,"), "{text}");
     Document::parse(text).unwrap()
 }
 
@@ -218,6 +218,38 @@ fn json_listings_match_the_reference_text() {
         });
     }
     assert!(saw_traffic, "no counters: the traffic did not go through");
+
+    // Names as people read them: the sh service's flag under -b's name,
+    // tunnel settings only on tunnel destinations.
+    let v: serde_json::Value = serde_json::from_str(&run(&rs, &["-L", "--json"])).unwrap();
+    let services = v["services"].as_array().unwrap();
+    let sh = services.iter().find(|s| s["port"] == 443).unwrap();
+    assert_eq!(
+        sh["flags"],
+        serde_json::json!(["persistent", "hashed", "sh-port"])
+    );
+    let mut tunnels = 0;
+    for d in services
+        .iter()
+        .flat_map(|s| s["destinations"].as_array().unwrap())
+    {
+        if d["forward"] == "tunnel" {
+            tunnels += 1;
+            assert!(d["tunnel"]["type"].is_string(), "{d}");
+        } else {
+            assert_eq!(d["tunnel"], serde_json::Value::Null, "{d}");
+        }
+    }
+    assert_eq!(tunnels, 2);
+    let gue = services
+        .iter()
+        .flat_map(|s| s["destinations"].as_array().unwrap())
+        .find(|d| d["address"] == "10.2.0.12")
+        .unwrap();
+    assert_eq!(
+        gue["tunnel"],
+        serde_json::json!({"type": "gue", "port": 6080, "flags": ["csum"]})
+    );
 
     // One service at a time.
     for svc in [

@@ -157,6 +157,203 @@ the second time.",
             "3 a change was refused and undoing failed: what is left is printed",
         ],
     },
+    Subcommand {
+        name: "drain",
+        actions: &[],
+        operand: "",
+        synopsis: &[
+            "drain --tcp-service|--udp-service|--sctp-service VIP:PORT --real-server SERVER[:PORT]... [--timeout DURATION] [--inactive] [--remove] [--json] [--numeric]",
+            "drain --fwmark-service MARK [--ipv6] --real-server SERVER[:PORT]... [--timeout DURATION] [--inactive] [--remove] [--json]",
+            "drain --server SERVER[:PORT]... [--timeout DURATION] [--inactive] [--remove] [--json]",
+        ],
+        summary: "take real servers out of service without cutting their connections",
+        description: "Sets the weight of the named real servers to 0, so that no new connection \
+is scheduled to them, prints the weight each had, then waits while their active connections end. \
+With --server a server is drained in every service it belongs to. On a terminal each server \
+gets a progress line; on a pipe one plain line is printed per change; --json prints one JSON \
+object per event. On a timeout or Ctrl-C the weights stay 0 and the command that puts each \
+weight back is printed. Short forms as in ipvsadm: -t, -u, -f, -6, -r, -n.",
+        options: &[
+            SubOption {
+                long: "tcp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "the TCP service (-t)",
+            },
+            SubOption {
+                long: "udp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "the UDP service (-u)",
+            },
+            SubOption {
+                long: "sctp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "the SCTP service",
+            },
+            SubOption {
+                long: "fwmark-service",
+                value_name: "MARK",
+                values: &[],
+                with: &[],
+                help: "the firewall-mark service (-f)",
+            },
+            SubOption {
+                long: "ipv6",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "the firewall-mark service is IPv6 (-6)",
+            },
+            SubOption {
+                long: "real-server",
+                value_name: "SERVER[:PORT]",
+                values: &[],
+                with: &[],
+                help: "a real server of the service to drain (-r); without a port, every port of it; repeat for several",
+            },
+            SubOption {
+                long: "server",
+                value_name: "SERVER[:PORT]",
+                values: &[],
+                with: &[],
+                help: "a real server to drain in every service it belongs to; repeat for several",
+            },
+            SubOption {
+                long: "timeout",
+                value_name: "DURATION",
+                values: &[],
+                with: &[],
+                help: "give up after DURATION (30, 30s, 500ms, 5m, 1h); default: wait as long as it takes",
+            },
+            SubOption {
+                long: "inactive",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "also wait for inactive connections to end",
+            },
+            SubOption {
+                long: "remove",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "delete each real server once it is drained",
+            },
+            SubOption {
+                long: "json",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "print one JSON object per event, one per line",
+            },
+            SubOption {
+                long: "numeric",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "do not resolve names in addresses (-n)",
+            },
+        ],
+        exit_status: &[
+            "0 every server drained (and deleted, with --remove)",
+            "1 the timeout passed (weights left at 0; the commands that restore them are printed), or the kernel refused a change",
+            "2 a usage error, or a service or server that is not in the table (nothing changed)",
+            "130 interrupted by Ctrl-C (weights left at 0)",
+        ],
+    },
+    Subcommand {
+        name: "top",
+        actions: &[],
+        operand: "",
+        synopsis: &[
+            "top [--tcp-service|--udp-service|--sctp-service VIP:PORT | --fwmark-service MARK [--ipv6]] [--interval DURATION] [--sort KEY] [--once | --count N]",
+        ],
+        summary: "a live view of the traffic through the services and real servers",
+        description: "Reads the table every interval and shows, for each service and each of \
+its real servers, the new connections per second, each server's share of its service's new \
+connections, the active and inactive connections, and the packets and bytes per second in and \
+out. The rates are the difference of the kernel's 64-bit counters between two readings, not \
+the kernel's smoothed estimates; the kernel updates the counters it reports every 2 seconds, \
+so intervals of at least that are exact. On a terminal the view fills the \
+screen and is redrawn in place; the keys c, a, i, p, b and n sort by connection rate, active \
+and inactive connections, packet and byte rates and name, and q quits. Otherwise, or with \
+--once or --count, plain tables are printed one after another. Short forms: -t, -u, -f, -6.",
+        options: &[
+            SubOption {
+                long: "tcp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "show only this TCP service (-t)",
+            },
+            SubOption {
+                long: "udp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "show only this UDP service (-u)",
+            },
+            SubOption {
+                long: "sctp-service",
+                value_name: "VIP:PORT",
+                values: &[],
+                with: &[],
+                help: "show only this SCTP service",
+            },
+            SubOption {
+                long: "fwmark-service",
+                value_name: "MARK",
+                values: &[],
+                with: &[],
+                help: "show only this firewall-mark service (-f)",
+            },
+            SubOption {
+                long: "ipv6",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "the firewall-mark service is IPv6 (-6)",
+            },
+            SubOption {
+                long: "interval",
+                value_name: "DURATION",
+                values: &[],
+                with: &[],
+                help: "time between readings (1, 2s, 500ms); default 1 s",
+            },
+            SubOption {
+                long: "sort",
+                value_name: "KEY",
+                values: &["cps", "active", "inactive", "packets", "bytes", "name"],
+                with: &[],
+                help: "the column to order by, largest first (name: alphabetical); default cps",
+            },
+            SubOption {
+                long: "once",
+                value_name: "",
+                values: &[],
+                with: &[],
+                help: "print one table, over one interval, and exit",
+            },
+            SubOption {
+                long: "count",
+                value_name: "N",
+                values: &[],
+                with: &[],
+                help: "print N tables, one per interval, and exit",
+            },
+        ],
+        exit_status: &[
+            "0 quit with q, Ctrl-C, or after --once/--count",
+            "1 the table could not be read",
+            "2 a usage error",
+        ],
+    },
 ];
 
 /// The subcommand called `name`.

@@ -573,7 +573,7 @@ mod tests {
         else {
             panic!("{text}")
         };
-        assert_eq!(version, 1);
+        assert_eq!(version, crate::json::VERSION);
         assert_eq!(connections.len(), 3);
         let c = &connections[0];
         assert_eq!(c.protocol, "tcp");

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod check;
 pub mod commands;
 pub mod conn;
+pub mod drain;
 pub mod errors;
 pub mod fetch;
 pub mod flags;
@@ -17,3 +18,4 @@ pub mod realserver;
 #[allow(unsafe_code)]
 pub mod resolve;
 pub mod run;
+pub mod top;

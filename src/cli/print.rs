@@ -299,11 +299,7 @@ fn port_proto(key: &ServiceKey) -> Option<Protocol> {
 /// `sh-*`/`mh-*` are tied to a scheduler), so the result always reads
 /// back, and nothing set in the kernel is hidden.
 fn push_sched_flag_names(out: &mut Vec<u8>, scheduler: &str, flags: u32) {
-    let names: [&'static str; 3] = match scheduler {
-        "sh" => ["sh-fallback", "sh-port", "flag-3"],
-        "mh" => ["mh-fallback", "mh-port", "flag-3"],
-        _ => ["flag-1", "flag-2", "flag-3"],
-    };
+    let names = svc_flags::sched_names(scheduler);
     let mut first = true;
     for (bit, name) in [svc_flags::SCHED1, svc_flags::SCHED2, svc_flags::SCHED3]
         .iter()

@@ -192,6 +192,14 @@ pub fn run_main(
                     return report(err, None, &f);
                 }
             }
+            if rest.first().is_some_and(|w| w == "drain") {
+                let tail = rest.get(1..).unwrap_or(&[]);
+                return crate::cli::drain::run(prog, tail, netns.as_deref(), out, err);
+            }
+            if rest.first().is_some_and(|w| w == "top") {
+                let tail = rest.get(1..).unwrap_or(&[]);
+                return crate::cli::top::run(prog, tail, out, err);
+            }
             if let Some(code) = crate::cli::realserver::dispatch(prog, &rest, out, err) {
                 return code;
             }
@@ -325,7 +333,8 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
-/// A `realserver` or `check` line without its `--netns`, and that value.
+/// A `realserver`, `check`, `drain` or `top` line without its
+/// `--netns`, and that value.
 type SubcommandLine = (Option<String>, Vec<OsString>);
 
 /// For a `realserver` or `check` line (the first word that is not
@@ -346,7 +355,7 @@ fn subcommand_netns(args: &[OsString]) -> Result<Option<SubcommandLine>, Failure
         } else if let Some(v) = text.strip_prefix("--netns=") {
             v.to_string()
         } else {
-            if rest.is_empty() && text != "realserver" && text != "check" {
+            if rest.is_empty() && !matches!(&*text, "realserver" | "check" | "drain" | "top") {
                 return Ok(None);
             }
             rest.push(a.clone());
