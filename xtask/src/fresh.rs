@@ -48,46 +48,6 @@ const PROXIES: &[&str] = &[
     "clippy-driver",
 ];
 
-/// The first Debian archive URI in the host's apt sources, so that the root
-/// is bootstrapped from the archive the host uses (debootstrap's default
-/// otherwise).
-fn host_mirror() -> Option<String> {
-    let mut texts = Vec::new();
-    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
-        texts.push(t);
-    }
-    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
-        let mut files: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
-        files.sort();
-        for f in files {
-            let name = f.to_string_lossy();
-            if name.ends_with(".sources") || name.ends_with(".list") {
-                if let Ok(t) = fs::read_to_string(&f) {
-                    texts.push(t);
-                }
-            }
-        }
-    }
-    texts.iter().find_map(|t| mirror_of(t))
-}
-
-/// The archive URI (ending in `/debian`) of one sources file, in either
-/// the one-line or the deb822 format.
-fn mirror_of(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let l = l.trim();
-        let uri = if let Some(rest) = l.strip_prefix("URIs:") {
-            rest.split_whitespace().next()?
-        } else if let Some(rest) = l.strip_prefix("deb ") {
-            rest.split_whitespace().find(|w| w.contains("://"))?
-        } else {
-            return None;
-        };
-        let uri = uri.trim_end_matches('/');
-        uri.ends_with("/debian").then(|| uri.to_string())
-    })
-}
-
 /// Makes (once) the minbase tarball.
 fn tarball(dir: &Path) -> Result<PathBuf> {
     let tar = dir.join(format!("debian12-{SUITE}-minbase.tar"));
@@ -102,7 +62,7 @@ fn tarball(dir: &Path) -> Result<PathBuf> {
     let t = Instant::now();
     let mut cmd = Command::new("debootstrap");
     cmd.args(["--variant=minbase", SUITE]).arg(&build);
-    if let Some(m) = host_mirror() {
+    if let Some(m) = crate::hostdeps::host_mirror() {
         cmd.arg(m);
     }
     eprintln!("fresh-machine: debootstrap --variant=minbase {SUITE} (once; cached after)");
@@ -319,30 +279,5 @@ cd /root/ipvsadm-rs && git log -1 --format='fresh-machine: cloned %h %s'",
             );
             Ok(false)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mirror_from_both_source_formats() {
-        let deb822 = "Types: deb\n# http://example.test/old\nURIs: http://archive.example.test/debian\nSuites: bookworm\n";
-        assert_eq!(
-            mirror_of(deb822).as_deref(),
-            Some("http://archive.example.test/debian")
-        );
-        let one_line =
-            "# comment\ndeb [arch=amd64] http://archive.example.test/debian/ bookworm main\n";
-        assert_eq!(
-            mirror_of(one_line).as_deref(),
-            Some("http://archive.example.test/debian")
-        );
-        // The security archive is no place to bootstrap from.
-        assert_eq!(
-            mirror_of("URIs: http://archive.example.test/debian-security\n"),
-            None
-        );
     }
 }

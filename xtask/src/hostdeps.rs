@@ -14,7 +14,8 @@
 //! exact command to run, instead of failing halfway through a build.
 
 use std::fmt;
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -285,7 +286,8 @@ pub fn missing(jobs: &[Job]) -> Vec<&'static HostPackage> {
         .collect()
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     // The effective uid is what apt and dpkg look at.
     Command::new("id")
         .arg("-u")
@@ -309,7 +311,7 @@ const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// The age of the newest package list, or None when there is none.
 fn lists_age() -> Option<Duration> {
-    let newest = std::fs::read_dir(LISTS)
+    let newest = fs::read_dir(LISTS)
         .ok()?
         .flatten()
         .filter(|e| {
@@ -492,11 +494,51 @@ fn ensure_cargo_tools(what: &str, jobs: &[Job]) -> Result<()> {
     Ok(())
 }
 
-fn cargo_bin_dir() -> Option<std::path::PathBuf> {
+fn cargo_bin_dir() -> Option<PathBuf> {
     let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))?;
     Some(home.join("bin"))
+}
+
+/// The first Debian archive URI in the host's apt sources, so that the root
+/// is bootstrapped from the archive the host uses (debootstrap's default
+/// otherwise).
+pub fn host_mirror() -> Option<String> {
+    let mut texts = Vec::new();
+    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
+        texts.push(t);
+    }
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        let mut files: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            let name = f.to_string_lossy();
+            if name.ends_with(".sources") || name.ends_with(".list") {
+                if let Ok(t) = fs::read_to_string(&f) {
+                    texts.push(t);
+                }
+            }
+        }
+    }
+    texts.iter().find_map(|t| mirror_of(t))
+}
+
+/// The archive URI (ending in `/debian`) of one sources file, in either
+/// the one-line or the deb822 format.
+fn mirror_of(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let l = l.trim();
+        let uri = if let Some(rest) = l.strip_prefix("URIs:") {
+            rest.split_whitespace().next()?
+        } else if let Some(rest) = l.strip_prefix("deb ") {
+            rest.split_whitespace().find(|w| w.contains("://"))?
+        } else {
+            return None;
+        };
+        let uri = uri.trim_end_matches('/');
+        uri.ends_with("/debian").then(|| uri.to_string())
+    })
 }
 
 /// `cargo xtask deps`: the table, and what is missing here.
@@ -593,6 +635,26 @@ mod tests {
             "{e}"
         );
         assert!(refuse("demo", &lacking, true, true).is_ok());
+    }
+
+    #[test]
+    fn mirror_from_both_source_formats() {
+        let deb822 = "Types: deb\nURIs: http://archive.example.test/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://archive.example.test/debian-security\n";
+        assert_eq!(
+            mirror_of(deb822).as_deref(),
+            Some("http://archive.example.test/debian")
+        );
+        let one_line =
+            "# comment\ndeb [arch=amd64] http://archive.example.test/debian/ bookworm main\n";
+        assert_eq!(
+            mirror_of(one_line).as_deref(),
+            Some("http://archive.example.test/debian")
+        );
+        // The security archive is no place to bootstrap from.
+        assert_eq!(
+            mirror_of("deb http://archive.example.test/debian-security bookworm-security main\n"),
+            None
+        );
     }
 
     #[test]

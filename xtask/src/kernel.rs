@@ -287,29 +287,20 @@ fn module_name(path: &str) -> String {
 
 /// The load plan for `kernel`: dependencies first, each module once.
 pub fn module_plan(kernel: &Kernel) -> Result<Vec<PlannedModule>> {
-    let dir = kernel.modules_dir();
-    let dep = fs::read_to_string(dir.join("modules.dep")).context("reading modules.dep")?;
-    let builtin = fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
-    let plan = plan_from_index(&dep, &builtin, REQUIRED_MODULES, OPTIONAL_MODULES);
-    Ok(plan
-        .into_iter()
-        .map(|m| PlannedModule {
-            source: match m.source {
-                ModuleSource::File(rel) => ModuleSource::File(dir.join(rel)),
-                other => other,
-            },
-            ..m
-        })
-        .collect())
+    plan_for(kernel, REQUIRED_MODULES, OPTIONAL_MODULES)
 }
 
 /// The load plan for `required` modules alone (and what they depend on):
 /// for boots other than the test bed's, like the reboot test's initramfs.
 pub fn plan_modules(kernel: &Kernel, required: &[&str]) -> Result<Vec<PlannedModule>> {
+    plan_for(kernel, required, &[])
+}
+
+fn plan_for(kernel: &Kernel, required: &[&str], optional: &[&str]) -> Result<Vec<PlannedModule>> {
     let dir = kernel.modules_dir();
     let dep = fs::read_to_string(dir.join("modules.dep")).context("reading modules.dep")?;
     let builtin = fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
-    Ok(plan_from_index(&dep, &builtin, required, &[])
+    Ok(plan_from_index(&dep, &builtin, required, optional)
         .into_iter()
         .map(|m| PlannedModule {
             source: match m.source {

@@ -168,14 +168,6 @@ fn check_contents(deb: &Path) -> Result<bool> {
     Ok(ok)
 }
 
-pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// A static busybox on the host, to be the scratch root's `/bin/sh`.
 pub(crate) fn static_busybox() -> Option<PathBuf> {
     let p = PathBuf::from("/bin/busybox");
@@ -212,7 +204,7 @@ fn check_install(root: &Path, deb: &Path) -> Result<bool> {
             .args(args);
         output(&mut c)
     };
-    let scripts = is_root() && static_busybox().is_some();
+    let scripts = crate::hostdeps::is_root() && static_busybox().is_some();
     if scripts {
         let bin = scratch.join("bin");
         std::fs::create_dir_all(&bin)?;

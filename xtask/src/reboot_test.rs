@@ -73,56 +73,13 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
-    crate::package::is_root()
-}
-
-/// The Debian mirror the host's apt uses (its first plain `debian` URI).
+/// The Debian mirror the host's apt uses; `REBOOT_TEST_MIRROR` overrides it.
 fn host_mirror() -> Result<String> {
     if let Ok(m) = std::env::var("REBOOT_TEST_MIRROR") {
         return Ok(m);
     }
-    let mut texts = Vec::new();
-    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
-        texts.push(t);
-    }
-    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
-        let mut paths: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths {
-            let name = p.to_string_lossy();
-            if name.ends_with(".sources") || name.ends_with(".list") {
-                texts.push(fs::read_to_string(&p).unwrap_or_default());
-            }
-        }
-    }
-    texts
-        .iter()
-        .find_map(|t| mirror_in(t))
+    crate::hostdeps::host_mirror()
         .context("no Debian mirror in the host's apt sources (set REBOOT_TEST_MIRROR)")
-}
-
-/// The first URI of a Debian archive (not its security archive) in an apt
-/// sources text, one-line or deb822 format.
-fn mirror_in(text: &str) -> Option<String> {
-    let uris = text.lines().flat_map(|l| {
-        let l = l.trim();
-        if let Some(rest) = l.strip_prefix("URIs:") {
-            rest.split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        } else if let Some(rest) = l.strip_prefix("deb ") {
-            rest.split_whitespace()
-                .find(|w| w.contains("://"))
-                .map(str::to_string)
-                .into_iter()
-                .collect()
-        } else {
-            Vec::new()
-        }
-    });
-    uris.map(|u| u.trim_end_matches('/').to_string())
-        .find(|u| u.ends_with("/debian"))
 }
 
 /// Debootstraps the base system once; returns the cached tarball.
@@ -384,7 +341,7 @@ fn boot(
 
 /// `cargo xtask reboot-test`.
 pub fn run_test(root: &Path, opts: &Options) -> Result<bool> {
-    if !is_root() {
+    if !crate::hostdeps::is_root() {
         bail!("reboot-test runs as root (debootstrap, root-owned files in the image)");
     }
     for tool in ["debootstrap", "mkfs.ext4", "depmod", "qemu-system-x86_64"] {
@@ -452,24 +409,6 @@ pub fn run_test(root: &Path, opts: &Options) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mirror_from_both_source_formats() {
-        let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n";
-        assert_eq!(
-            mirror_in(deb822).as_deref(),
-            Some("http://mirror.example/debian")
-        );
-        let classic = "# x\ndeb [arch=amd64] http://m.example/debian/ bookworm main\n";
-        assert_eq!(
-            mirror_in(classic).as_deref(),
-            Some("http://m.example/debian")
-        );
-        assert_eq!(
-            mirror_in("deb http://m.example/debian-security bookworm-security main\n"),
-            None
-        );
-    }
 
     #[test]
     fn outcome_reads_the_guest_lines() {

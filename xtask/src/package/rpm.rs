@@ -14,7 +14,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::{is_root, output, static_busybox};
+use super::{output, static_busybox};
+use crate::hostdeps::is_root;
 
 /// Every file the RPM must hold, with its mode.
 pub const EXPECTED: &[(&str, &str)] = &[
