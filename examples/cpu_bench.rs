@@ -23,11 +23,11 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use ipvsadm_rs::cli::options::ListOptions;
-use ipvsadm_rs::cli::print;
-use ipvsadm_rs::cli::resolve::{NumericResolver, SystemResolver};
-use ipvsadm_rs::cli::run::check_restore_input;
 use ipvsadm_rs::client::{Client, Transport};
+use ipvsadm_rs::ipvsadm::options::ListOptions;
+use ipvsadm_rs::ipvsadm::print;
+use ipvsadm_rs::ipvsadm::resolve::{NumericResolver, SystemResolver};
+use ipvsadm_rs::ipvsadm::run::check_restore_input;
 use ipvsadm_rs::model::{svc_flags, Dest, FwdMethod, Protocol, Service, ServiceEntry, ServiceKey};
 use ipvsadm_rs::wire::ipvs::{encode_dest_reply, ReplyHeader};
 use ipvsadm_rs::wire::netlink::{

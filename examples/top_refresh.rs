@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipvsadm_rs::model::{Dest, Protocol, Service, ServiceEntry, ServiceKey, Stats};
-use ipvsadm_rs::top::{compute, render, render_rows, Reading, SortKey};
+use ipvsadm_rs::services::top::{compute, render, render_rows, Reading, SortKey};
 
 /// CPU time this thread has used (user and system), unaffected by time
 /// spent waiting for a CPU on a busy machine.

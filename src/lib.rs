@@ -1,25 +1,24 @@
 //! ipvsadm-rs: a library and command-line tool for the Linux kernel's IP
 //! Virtual Server (IPVS), speaking its generic-netlink family directly.
 //!
-//! Layers, each only using the ones below it:
+//! Layers, each only using the ones below it (docs/design.md draws them):
 //!
-//! * [`wire`]: the IPVS generic-netlink wire format (constants, attribute
-//!   encoding and decoding). No I/O; decoding never panics and keeps
-//!   attributes it does not know.
-//! * [`model`]: typed services, destinations, statistics and daemons.
-//! * [`client`]: a synchronous client on one netlink socket.
-//! * [`route`]: the host's IP configuration (addresses and links through
-//!   route-netlink, settings through `/proc/sys`), for `realserver` and
-//!   `check`.
-//! * [`plan`]: the diff behind `apply` (changes between two tables, and
-//!   their inverses).
-//! * [`drain`]: which destinations a drain names, and each one's state
-//!   while its connections end (pure; `ipvsadm-rs drain` drives it).
-//! * [`top`]: rates from two readings of the table, and the table of
-//!   `ipvsadm-rs top` (pure).
-//! * [`cli`]: the ipvsadm-compatible argument grammar, printers and restore.
+//! * [`wire`]: the netlink messages, on the rust-netlink packet crates,
+//!   with the IPVS generic-netlink family written in their style. No I/O;
+//!   decoding never panics and keeps attributes it does not know.
+//! * [`model`], [`json`]: typed services, destinations, statistics and
+//!   daemons, and their JSON documents.
+//! * [`client`]: a synchronous IPVS client on one netlink socket;
+//!   [`route`]: the host's addresses, links and settings (route-netlink
+//!   and `/proc/sys`); [`sys`]: the few raw system calls.
+//! * [`services`]: what the commands do, as code that returns data: the
+//!   restore engine, the `apply` plan, host configuration and checks,
+//!   drains, rates, the fast whole-table fetch.
+//! * Front ends: [`ipvsadm`], the byte-exact ipvsadm 1.31 surface, and
+//!   [`commands`], ipvsadm-rs's own subcommands, which also sends each
+//!   command line to its front end.
 //!
-//! The binaries in `src/bin/` are thin wrappers around [`cli`].
+//! The binaries in `src/bin/` only call [`commands::main_entry`].
 //!
 //! # Using the library
 //!
@@ -88,8 +87,8 @@
 //! ## Save the table as text (`ipvsadm -S -n`)
 //!
 //! ```no_run
-//! use ipvsadm_rs::cli::print::save_table;
-//! use ipvsadm_rs::cli::resolve::NumericResolver;
+//! use ipvsadm_rs::ipvsadm::print::save_table;
+//! use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
 //! use ipvsadm_rs::client::Client;
 //! use ipvsadm_rs::model::ServiceEntry;
 //!
@@ -150,14 +149,13 @@
     )
 )]
 
-pub mod cli;
 pub mod client;
-pub mod drain;
+pub mod commands;
+pub mod ipvsadm;
 pub mod json;
 pub mod model;
-pub mod plan;
 pub mod route;
+pub mod services;
 #[allow(unsafe_code)]
 pub mod sys;
-pub mod top;
 pub mod wire;

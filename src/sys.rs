@@ -1,6 +1,6 @@
 //! The few direct system calls the tool needs that the standard library
 //! does not offer. `unsafe` is denied crate-wide and allowed only here and
-//! in `cli::resolve` (the C library's name lookups); each block says why it
+//! in `ipvsadm::resolve` (the C library's name lookups); each block says why it
 //! is sound.
 
 /// Restores the default action for SIGPIPE, so that `ipvsadm-rs -Ln | head`

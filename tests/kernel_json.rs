@@ -13,9 +13,9 @@
 use std::ffi::OsString;
 use std::process::Command;
 
-use ipvsadm_rs::cli::parse;
-use ipvsadm_rs::cli::print;
-use ipvsadm_rs::cli::resolve::NumericResolver;
+use ipvsadm_rs::ipvsadm::parse;
+use ipvsadm_rs::ipvsadm::print;
+use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
 use ipvsadm_rs::json::{ConnectionJson, Document};
 use ipvsadm_rs::model::{Daemon, Timeouts};
 
@@ -138,7 +138,7 @@ sleep 3
 }
 
 /// `-Ln` plus `opts` as the parser reads it: the options to print with.
-fn list_options(opts: &[&str]) -> ipvsadm_rs::cli::options::ListOptions {
+fn list_options(opts: &[&str]) -> ipvsadm_rs::ipvsadm::options::ListOptions {
     let mut args: Vec<OsString> = vec!["-Ln".into()];
     args.extend(opts.iter().map(OsString::from));
     parse::parse("ipvsadm", &args, &NumericResolver)

@@ -24,11 +24,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ipvsadm_rs::cli::errors::{ipvs_strerror, Op};
-use ipvsadm_rs::cli::parse::{self, Command, Invocation};
-use ipvsadm_rs::cli::print;
-use ipvsadm_rs::cli::resolve::NumericResolver;
 use ipvsadm_rs::client::Request;
+use ipvsadm_rs::ipvsadm::errors::{ipvs_strerror, Op};
+use ipvsadm_rs::ipvsadm::parse::{self, Command, Invocation};
+use ipvsadm_rs::ipvsadm::print;
+use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
 use ipvsadm_rs::model::{
     svc_flags, Daemon, Dest, Info, Service, ServiceEntry, ServiceKey, Timeouts,
 };
@@ -356,7 +356,7 @@ impl Expect {
     }
 }
 
-/// The write request of a table-changing invocation, as `cli::run`
+/// The write request of a table-changing invocation, as `ipvsadm::run`
 /// builds it.
 fn write_request(inv: &Invocation) -> Option<Request> {
     let svc = || inv.service.clone().unwrap();

@@ -11,9 +11,9 @@
 
 use std::io;
 
-use ipvsadm_rs::cli::options::ListOptions;
-use ipvsadm_rs::cli::print::list_table;
-use ipvsadm_rs::cli::resolve::NumericResolver;
+use ipvsadm_rs::ipvsadm::options::ListOptions;
+use ipvsadm_rs::ipvsadm::print::list_table;
+use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
 use ipvsadm_rs::client::{Client, Request, Transport};
 use ipvsadm_rs::model::{Dest, Family, Protocol, Service, ServiceEntry, ServiceKey};
 use ipvsadm_rs::wire::netlink::{encode_error, encode_family_reply, NlHeader};

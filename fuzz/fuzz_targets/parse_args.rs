@@ -7,9 +7,9 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-use ipvsadm_rs::cli::parse::parse;
-use ipvsadm_rs::cli::resolve::{NumericResolver, Resolver, StaticResolver};
-use ipvsadm_rs::cli::run::write_request;
+use ipvsadm_rs::ipvsadm::parse::parse;
+use ipvsadm_rs::ipvsadm::resolve::{NumericResolver, Resolver, StaticResolver};
+use ipvsadm_rs::ipvsadm::run::write_request;
 use ipvsadm_rs::model::Protocol;
 use libfuzzer_sys::fuzz_target;
 

@@ -5,8 +5,8 @@
 //! it.
 #![no_main]
 
-use ipvsadm_rs::cli::resolve::StaticResolver;
-use ipvsadm_rs::cli::run::check_restore_input;
+use ipvsadm_rs::ipvsadm::resolve::StaticResolver;
+use ipvsadm_rs::ipvsadm::run::check_restore_input;
 use ipvsadm_rs::model::Protocol;
 use libfuzzer_sys::fuzz_target;
 

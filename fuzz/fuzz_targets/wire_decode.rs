@@ -7,10 +7,10 @@
 //! decoded.
 #![no_main]
 
-use ipvsadm_rs::cli::conn::list_connections;
-use ipvsadm_rs::cli::options::ListOptions;
-use ipvsadm_rs::cli::print::{list_table, print_daemons, print_timeouts, save_table};
-use ipvsadm_rs::cli::resolve::NumericResolver;
+use ipvsadm_rs::ipvsadm::conn::list_connections;
+use ipvsadm_rs::ipvsadm::options::ListOptions;
+use ipvsadm_rs::ipvsadm::print::{list_table, print_daemons, print_timeouts, save_table};
+use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
 use ipvsadm_rs::model::{Family, ServiceEntry};
 use ipvsadm_rs::route;
 use ipvsadm_rs::wire::ipvs;

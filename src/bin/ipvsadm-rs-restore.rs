@@ -10,9 +10,9 @@
 )]
 
 fn main() {
-    let code = ipvsadm_rs::cli::run::main_entry(
+    let code = ipvsadm_rs::commands::main_entry(
         std::env::args_os().collect(),
-        ipvsadm_rs::cli::run::Mode::Restore,
+        ipvsadm_rs::ipvsadm::run::Mode::Restore,
     );
     std::process::exit(code);
 }

@@ -10,9 +10,9 @@
 )]
 
 fn main() {
-    let code = ipvsadm_rs::cli::run::main_entry(
+    let code = ipvsadm_rs::commands::main_entry(
         std::env::args_os().collect(),
-        ipvsadm_rs::cli::run::Mode::Save,
+        ipvsadm_rs::ipvsadm::run::Mode::Save,
     );
     std::process::exit(code);
 }

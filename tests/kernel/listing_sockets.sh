@@ -1,5 +1,5 @@
 #!/bin/sh
-# Whole-table listings fetch destinations over two sockets (src/cli/fetch.rs):
+# Whole-table listings fetch destinations over two sockets (src/services/fetch.rs):
 # with hundreds of services (many chunks, both sockets busy) every listing
 # prints the reference's bytes, and so does the one-socket path.
 set -u

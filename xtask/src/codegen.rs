@@ -1,7 +1,7 @@
 //! `cargo xtask codegen [--check]`: the man pages and the shell
-//! completions, generated from the option table (`cli::flags::FLAGS`, with
+//! completions, generated from the option table (`ipvsadm::flags::FLAGS`, with
 //! its legality matrix) and the subcommand table
-//! (`cli::commands::SUBCOMMANDS`).
+//! (`commands::table::SUBCOMMANDS`).
 //!
 //! Hand-written text lives in templates under `xtask/assets/man/` and
 //! `xtask/assets/completions/`; the generated parts replace `@NAME@`
@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ipvsadm_rs::cli::commands::{Subcommand, SUBCOMMANDS};
-use ipvsadm_rs::cli::flags::{rules_for, Action, ArgKind, Flag, Rule, Section, FLAGS};
+use ipvsadm_rs::commands::table::{Subcommand, SUBCOMMANDS};
+use ipvsadm_rs::ipvsadm::flags::{rules_for, Action, ArgKind, Flag, Rule, Section, FLAGS};
 
 /// The schedulers the kernel ships (offered after `-s`).
 pub const SCHEDULERS: &[&str] = &[

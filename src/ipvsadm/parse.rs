@@ -51,6 +51,7 @@ use std::ffi::OsString;
 use std::net::IpAddr;
 
 use super::addr::{self, McastGroupError};
+pub use super::flags::Command;
 use super::flags::{self, Action, ArgKind, Flag, Rule, Slot};
 use super::options::ListOptions;
 use super::resolve::Resolver;
@@ -86,43 +87,6 @@ impl Failure {
             stderr: format!("Try `{prog} -h' or '{prog} --help' for more information.\n"),
         }
     }
-}
-
-/// The operation an invocation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Command {
-    /// `-A`
-    AddService,
-    /// `-E`
-    EditService,
-    /// `-D`
-    DelService,
-    /// `-C`
-    Flush,
-    /// `-R`
-    Restore,
-    /// `-S`
-    Save,
-    /// `-a`
-    AddDest,
-    /// `-e`
-    EditDest,
-    /// `-d`
-    DelDest,
-    /// `-L`, `-l`, or no arguments at all
-    List,
-    /// `-Z`
-    Zero,
-    /// `--set`
-    SetTimeouts,
-    /// `--start-daemon`
-    StartDaemon,
-    /// `--stop-daemon`
-    StopDaemon,
-    /// `-h`
-    Help,
-    /// `-v`
-    Version,
 }
 
 /// A parsed command line, with every default filled in as ipvsadm fills
@@ -1183,7 +1147,7 @@ fn parse_sched_flags(arg: &str, scheduler: &str) -> Result<u32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::addr::test_resolver::Fake;
+    use crate::ipvsadm::addr::test_resolver::Fake;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn run(args: &[&str]) -> Result<Invocation, Failure> {

@@ -1,7 +1,7 @@
 //! The numbers and the table of `ipvsadm-rs top`: rates computed from the
 //! 64-bit counters of two readings of the table, and their rendering.
 //!
-//! Pure: the front end (`cli::top`) takes the readings and draws the
+//! Pure: the front end (`commands::top`) takes the readings and draws the
 //! text. The rates are counter differences over the elapsed time between
 //! the two readings, not the kernel's smoothed estimates that `-L --rate`
 //! shows. (The kernel refreshes the counters it reports every 2 seconds,
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 
-use crate::drain::{service_text, ServerSpec};
 use crate::model::{ServiceEntry, ServiceKey, Stats};
+use crate::services::drain::{service_text, ServerSpec};
 
 /// One reading of the table, and when it was taken (any monotonic
 /// origin; only differences are used).

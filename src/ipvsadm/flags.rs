@@ -29,8 +29,44 @@
 //!   wins depends on a fixed order of checks and on the column order of the
 //!   legality matrix ([`Slot`]).
 
-use super::parse::Command;
 use crate::model::TunType;
+
+/// The operation an invocation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// `-A`
+    AddService,
+    /// `-E`
+    EditService,
+    /// `-D`
+    DelService,
+    /// `-C`
+    Flush,
+    /// `-R`
+    Restore,
+    /// `-S`
+    Save,
+    /// `-a`
+    AddDest,
+    /// `-e`
+    EditDest,
+    /// `-d`
+    DelDest,
+    /// `-L`, `-l`, or no arguments at all
+    List,
+    /// `-Z`
+    Zero,
+    /// `--set`
+    SetTimeouts,
+    /// `--start-daemon`
+    StartDaemon,
+    /// `--stop-daemon`
+    StopDaemon,
+    /// `-h`
+    Help,
+    /// `-v`
+    Version,
+}
 
 /// Whether an option takes a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,10 @@
 //! The table of ipvsadm-rs's own subcommands (`realserver`, `check`, ...).
 //!
-//! ipvsadm's grammar is all options and lives in [`super::flags`]; the
+//! ipvsadm's grammar is all options and lives in [`crate::ipvsadm::flags`]; the
 //! subcommands are words that ipvsadm would reject, so they are described
 //! here, once: the `-h` screen lists them, and `cargo xtask codegen`
 //! writes the man page's SUBCOMMANDS section and the shell completions from
-//! this table and [`super::flags::FLAGS`]. Adding a subcommand means a row
+//! this table and [`crate::ipvsadm::flags::FLAGS`]. Adding a subcommand means a row
 //! here (and rerunning `cargo xtask codegen`).
 
 /// One option of a subcommand.
@@ -364,7 +364,7 @@ pub fn find(name: &str) -> Option<&'static Subcommand> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::FLAGS;
+    use crate::ipvsadm::flags::FLAGS;
 
     #[test]
     fn names_are_unique_and_not_options() {

@@ -529,7 +529,7 @@ pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Wri
         match a.to_string_lossy().as_ref() {
             "--json" => json = true,
             "-h" | "--help" => {
-                let help = crate::cli::realserver::help_as(prog, HELP, "check");
+                let help = crate::commands::realserver::help_as(prog, HELP, "check");
                 let _ = out.write_all(help.as_bytes());
                 return 0;
             }
@@ -581,7 +581,7 @@ fn read_table() -> Result<Vec<ServiceEntry>, String> {
         let dests = c.dests(&service).map_err(|e| e.to_string())?;
         entries.push(ServiceEntry { service, dests });
     }
-    crate::cli::print::sort_entries(&mut entries);
+    crate::ipvsadm::print::sort_entries(&mut entries);
     Ok(entries)
 }
 

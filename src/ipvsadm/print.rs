@@ -20,8 +20,8 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use crate::cli::options::ListOptions;
-use crate::cli::resolve::Resolver;
+use crate::ipvsadm::options::ListOptions;
+use crate::ipvsadm::resolve::Resolver;
 use crate::model::{
     svc_flags, tun_flags, Daemon, DaemonState, Dest, Family, FwdMethod, Info, Protocol, Service,
     ServiceEntry, ServiceKey, Stats, Timeouts, TunType,
@@ -988,7 +988,7 @@ pub fn print_daemons(out: &mut dyn Write, daemons: &[Daemon]) -> io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::resolve::{NumericResolver, StaticResolver};
+    use crate::ipvsadm::resolve::{NumericResolver, StaticResolver};
     use crate::model::Dest;
     use std::net::{Ipv4Addr, Ipv6Addr};
 

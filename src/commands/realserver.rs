@@ -61,7 +61,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::cli::check::{self, Level, Report};
+use crate::commands::check::{self, Level, Report};
 use crate::route::{self, ipv4_conf, sysctl_name, HostNet, System};
 use crate::route::{Address, Link};
 
@@ -1137,7 +1137,7 @@ pub fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::check::tests::{addr, ip, link, FakeHost};
+    use crate::commands::check::tests::{addr, ip, link, FakeHost};
     use crate::route::{IFF_NOARP, IFF_UP};
 
     #[derive(Debug, Default)]

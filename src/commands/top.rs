@@ -1,4 +1,4 @@
-//! `ipvsadm-rs top`: the front end of [`crate::top`]. It parses the
+//! `ipvsadm-rs top`: the front end of [`crate::services::top`]. It parses the
 //! arguments (clap), reads the table every interval and prints the view:
 //! full screen on a terminal (crossterm: redrawn in place, keys to sort,
 //! `q` to quit, the terminal put back on every way out), plain tables one
@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::cli::drain::{parse_duration, read_table, service_key};
-use crate::cli::resolve::SystemResolver;
 use crate::client::Client;
+use crate::commands::drain::{parse_duration, read_table, service_key};
+use crate::ipvsadm::resolve::SystemResolver;
 use crate::model::{Service, ServiceEntry, ServiceKey};
-use crate::top::{compute, render, render_rows, Reading, SortKey};
+use crate::services::top::{compute, render, render_rows, Reading, SortKey};
 
 /// The arguments of `top`. Its option rows in
-/// [`super::commands::SUBCOMMANDS`] are checked against this by a unit
+/// [`crate::commands::table::SUBCOMMANDS`] are checked against this by a unit
 /// test.
 #[derive(Debug, Parser)]
 #[command(
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn the_documented_options_are_the_parsed_ones() {
-        let row = crate::cli::commands::find("top").unwrap();
+        let row = crate::commands::table::find("top").unwrap();
         let mut documented: Vec<&str> = row.options.iter().map(|o| o.long).collect();
         documented.sort_unstable();
         let cmd = Args::command();

@@ -6,8 +6,8 @@
 //! the program name, then the commands, virtual-service, options and
 //! daemon-options sections) but the wording is this project's own.
 
-use super::commands::SUBCOMMANDS;
 use super::flags::{ArgKind, Flag, Section, FLAGS};
+use crate::commands::table::SUBCOMMANDS;
 
 /// The version line printed by `-v` (and first by `-h`).
 ///
@@ -77,7 +77,7 @@ pub fn help_text(prog: &str) -> String {
 }
 
 /// The section on ipvsadm-rs's own subcommands (from
-/// [`super::commands::SUBCOMMANDS`]), each on a row like an option.
+/// [`crate::commands::table::SUBCOMMANDS`]), each on a row like an option.
 fn subcommands(out: &mut String, prog: &str) {
     let base = prog.rsplit('/').next().unwrap_or(prog);
     out.push_str("\nSubcommands (not in ipvsadm; `");

@@ -2,7 +2,7 @@
 //! file in the save format with the fewest writes, never a flush, and
 //! undoes what it did when the kernel refuses part of it.
 //!
-//! The diff itself is [`crate::plan`]; this module reads the file (with
+//! The diff itself is [`crate::services::plan`]; this module reads the file (with
 //! the restore line parser), reads the live table once, prints or sends
 //! the plan, and rolls back.
 
@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 
-use crate::cli::errors::{ipvs_strerror, Op};
-use crate::cli::print;
-use crate::cli::resolve::NumericResolver;
-use crate::cli::run::{self, Step};
 use crate::client::{Client, Error, Request};
+use crate::ipvsadm::errors::{ipvs_strerror, Op};
+use crate::ipvsadm::print;
+use crate::ipvsadm::resolve::NumericResolver;
+use crate::ipvsadm::run::{self, Step};
 use crate::model::{Dest, Service, ServiceEntry, ServiceKey};
-use crate::plan::{self, Change, Kind};
+use crate::services::plan::{self, Change, Kind};
 
 /// The help text of `apply` (`-h`, `--help`), also the source of its
 /// manual page section.
@@ -184,7 +184,12 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
     let mut bad: Vec<(usize, String)> = Vec::new();
     let mut words = Vec::new();
     for (n, raw) in run::restore_lines(input) {
-        match run::check_line(prog, raw, &mut words, &crate::cli::resolve::SystemResolver) {
+        match run::check_line(
+            prog,
+            raw,
+            &mut words,
+            &crate::ipvsadm::resolve::SystemResolver,
+        ) {
             Err(f) => bad.push((n, f.stderr.trim_end_matches('\n').to_string())),
             Ok(Step::Write(Request::AddService(s), _)) => match services.get(&s.key) {
                 Some((first, _)) => bad.push((
@@ -535,7 +540,7 @@ fn roll_back(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::sim::Sim;
+    use crate::services::plan::sim::Sim;
     use std::io;
 
     /// The simulated kernel behind the `Table` trait; `lose` makes the
@@ -676,7 +681,7 @@ mod tests {
                 "ipvsadm",
                 line.as_bytes(),
                 &mut words,
-                &crate::cli::resolve::NumericResolver,
+                &crate::ipvsadm::resolve::NumericResolver,
             ) {
                 Ok(Step::Write(req, _)) => {
                     let want = c.request();

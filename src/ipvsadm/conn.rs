@@ -12,9 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
-use crate::cli::options::ListOptions;
-use crate::cli::print::addrport;
-use crate::cli::resolve::Resolver;
+use crate::ipvsadm::options::ListOptions;
+use crate::ipvsadm::print::addrport;
+use crate::ipvsadm::resolve::Resolver;
 use crate::json::{ConnectionJson, ListWriter};
 use crate::model::Protocol;
 
@@ -321,7 +321,7 @@ pub fn list_connections_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::resolve::{NumericResolver, StaticResolver};
+    use crate::ipvsadm::resolve::{NumericResolver, StaticResolver};
     use std::io::Cursor;
 
     const HEADER: &str =

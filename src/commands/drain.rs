@@ -1,8 +1,8 @@
-//! `ipvsadm-rs drain`: the front end of [`crate::drain`]. It parses the
+//! `ipvsadm-rs drain`: the front end of [`crate::services::drain`]. It parses the
 //! arguments (clap), lists the table, sets the weights, polls, deletes
 //! with `--remove`, and prints the state machine's events: bars on a
 //! terminal, one plain line per change on a pipe, one JSON object per
-//! line with `--json`. The decisions are all in [`crate::drain`].
+//! line with `--json`. The decisions are all in [`crate::services::drain`].
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::cli::addr::{parse_fwmark, parse_host_port};
-use crate::cli::print::save_table;
-use crate::cli::resolve::{NumericResolver, Resolver, SystemResolver};
 use crate::client::Client;
-use crate::drain::{Drain, Event, Options, Outcome, Selector, ServerSpec, Target};
+use crate::ipvsadm::addr::{parse_fwmark, parse_host_port};
+use crate::ipvsadm::print::save_table;
+use crate::ipvsadm::resolve::{NumericResolver, Resolver, SystemResolver};
 use crate::model::{Family, Protocol, Service, ServiceEntry, ServiceKey};
+use crate::services::drain::{Drain, Event, Options, Outcome, Selector, ServerSpec, Target};
 
 /// How often the table is read while waiting.
 const POLL: Duration = Duration::from_millis(250);
@@ -26,7 +26,7 @@ const POLL: Duration = Duration::from_millis(250);
 const INTERRUPTED: i32 = 130;
 
 /// The arguments of `drain`. Its option rows in
-/// [`super::commands::SUBCOMMANDS`] (for the man page and completions)
+/// [`crate::commands::table::SUBCOMMANDS`] (for the man page and completions)
 /// are checked against this by a unit test.
 #[derive(Debug, Parser)]
 #[command(
@@ -440,7 +440,7 @@ pub fn run(
             return 1;
         }
     };
-    let targets = match crate::drain::select(&table, &sel) {
+    let targets = match crate::services::drain::select(&table, &sel) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "{prog} drain: {e}; nothing changed");
@@ -696,7 +696,7 @@ mod tests {
     /// `commands::SUBCOMMANDS`; it must name exactly clap's options.
     #[test]
     fn the_documented_options_are_the_parsed_ones() {
-        let row = crate::cli::commands::find("drain").unwrap();
+        let row = crate::commands::table::find("drain").unwrap();
         let mut documented: Vec<&str> = row.options.iter().map(|o| o.long).collect();
         documented.sort_unstable();
         let cmd = Args::command();

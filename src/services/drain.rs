@@ -5,7 +5,7 @@
 //! sets the weights, lists the table again, deletes drained servers and
 //! prints. So the whole progression (weights set, connections falling,
 //! a server deleted by someone else, the timeout) is tested without a
-//! kernel, and the front end (`cli::drain`) only moves data.
+//! kernel, and the front end (`commands::drain`) only moves data.
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -8,17 +8,17 @@ use std::ffi::OsString;
 use std::io::{self, BufReader, Read, Write};
 use std::net::IpAddr;
 
-use crate::cli::conn::{self, ConnError};
-use crate::cli::errors::{ipvs_strerror, Op};
-use crate::cli::fetch;
-use crate::cli::help;
-use crate::cli::options::ListOptions;
-use crate::cli::parse::{self, Command, Failure, Invocation};
-use crate::cli::print;
-use crate::cli::resolve::{NumericResolver, Resolver, SystemResolver};
 use crate::client::{Client, Error, Request};
+use crate::ipvsadm::conn::{self, ConnError};
+use crate::ipvsadm::errors::{ipvs_strerror, Op};
+use crate::ipvsadm::help;
+use crate::ipvsadm::options::ListOptions;
+use crate::ipvsadm::parse::{self, Command, Failure, Invocation};
+use crate::ipvsadm::print;
+use crate::ipvsadm::resolve::{NumericResolver, Resolver, SystemResolver};
 use crate::json;
 use crate::model::{Family, Info, Service, ServiceEntry, ServiceKey, Stats};
+use crate::services::fetch;
 
 /// Which program the process behaves as: the three binaries share one
 /// entry point, and a binary installed or linked under the name
@@ -50,26 +50,22 @@ impl Mode {
     }
 }
 
-/// The process entry point shared by the binaries: returns the exit code.
-pub fn main_entry(args: Vec<OsString>, fallback: Mode) -> i32 {
-    crate::sys::default_sigpipe();
-    let argv0 = args
-        .first()
-        .map(|a| a.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "ipvsadm-rs".to_string());
-    let rest = args.get(1..).unwrap_or(&[]);
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let stderr = io::stderr();
-    let mut err = stderr.lock();
-    let mut stdin = io::stdin().lock();
-    let code = match Mode::from_argv0(&argv0, fallback) {
-        Mode::Main => run_main(&argv0, rest, &mut stdin, &mut out, &mut err),
-        Mode::Save => run_save(&argv0, rest, &mut out, &mut err),
-        Mode::Restore => run_restore_wrapper(&argv0, rest, &mut stdin, &mut out, &mut err),
-    };
-    let _ = out.flush();
-    code
+/// Runs one of the three programs on its words after the program name;
+/// returns the exit code. (The process entry point, which also sends
+/// ipvsadm-rs's subcommands elsewhere, is `commands::main_entry`.)
+pub fn run_mode(
+    mode: Mode,
+    prog: &str,
+    args: &[OsString],
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    match mode {
+        Mode::Main => run_main(prog, args, stdin, out, err),
+        Mode::Save => run_save(prog, args, out, err),
+        Mode::Restore => run_restore_wrapper(prog, args, stdin, out, err),
+    }
 }
 
 /// A connected client with what start-up learned.
@@ -183,33 +179,6 @@ pub fn run_main(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    // `realserver ...` and `check ...` are ours, not ipvsadm's grammar;
-    // `--netns` may stand anywhere on their lines.
-    match subcommand_netns(args) {
-        Ok(Some((netns, rest))) => {
-            if let Some(ns) = &netns {
-                if let Err(f) = enter_netns(ns) {
-                    return report(err, None, &f);
-                }
-            }
-            if rest.first().is_some_and(|w| w == "drain") {
-                let tail = rest.get(1..).unwrap_or(&[]);
-                return crate::cli::drain::run(prog, tail, netns.as_deref(), out, err);
-            }
-            if rest.first().is_some_and(|w| w == "top") {
-                let tail = rest.get(1..).unwrap_or(&[]);
-                return crate::cli::top::run(prog, tail, out, err);
-            }
-            if let Some(code) = crate::cli::realserver::dispatch(prog, &rest, out, err) {
-                return code;
-            }
-        }
-        Ok(None) => {}
-        Err(f) => return report(err, None, &f),
-    }
-    if let Some(code) = crate::cli::apply::dispatch(prog, args, stdin, out, err) {
-        return code;
-    }
     // With no arguments at all the parser gives ipvsadm's `-L` with names.
     let parsed = parse::parse(prog, args, &SystemResolver);
     // The namespace first: start-up's socket must be opened inside it.
@@ -278,7 +247,7 @@ fn emit(out: &mut dyn Write, err: &mut dyn Write, bytes: &[u8]) -> i32 {
     }
 }
 
-fn report(err: &mut dyn Write, line: Option<usize>, f: &Failure) -> i32 {
+pub(crate) fn report(err: &mut dyn Write, line: Option<usize>, f: &Failure) -> i32 {
     if let Some(n) = line {
         let _ = write!(err, "line {n}: ");
     }
@@ -286,7 +255,7 @@ fn report(err: &mut dyn Write, line: Option<usize>, f: &Failure) -> i32 {
     f.code
 }
 
-fn fail(code: i32, message: impl Into<String>) -> Failure {
+pub(crate) fn fail(code: i32, message: impl Into<String>) -> Failure {
     let mut stderr = message.into();
     if !stderr.is_empty() {
         stderr.push('\n');
@@ -306,7 +275,7 @@ pub fn netns_path(spec: &str) -> std::path::PathBuf {
 
 /// Enters the network namespace `--netns` names; on failure the error
 /// names it, and nothing has been changed (exit status 2).
-fn enter_netns(spec: &str) -> Result<(), Failure> {
+pub(crate) fn enter_netns(spec: &str) -> Result<(), Failure> {
     let path = netns_path(spec);
     let what = if spec.contains('/') {
         format!("network namespace {spec}")
@@ -331,48 +300,6 @@ fn io_reason(e: &io::Error) -> String {
         Some(i) => s.get(..i).unwrap_or(&s).to_string(),
         None => s,
     }
-}
-
-/// A `realserver`, `check`, `drain` or `top` line without its
-/// `--netns`, and that value.
-type SubcommandLine = (Option<String>, Vec<OsString>);
-
-/// For a `realserver` or `check` line (the first word that is not
-/// `--netns` or its value), its `--netns` value and the line without it;
-/// `None` for every other line. `--netns NAME` and `--netns=NAME` may
-/// stand anywhere; a second one is an error, as in the main grammar.
-fn subcommand_netns(args: &[OsString]) -> Result<Option<SubcommandLine>, Failure> {
-    let mut netns: Option<String> = None;
-    let mut rest = Vec::with_capacity(args.len());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let text = a.to_string_lossy();
-        let value = if text == "--netns" {
-            match it.next() {
-                Some(v) => v.to_string_lossy().into_owned(),
-                None => return Ok(None),
-            }
-        } else if let Some(v) = text.strip_prefix("--netns=") {
-            v.to_string()
-        } else {
-            if rest.is_empty() && !matches!(&*text, "realserver" | "check" | "drain" | "top") {
-                return Ok(None);
-            }
-            rest.push(a.clone());
-            continue;
-        };
-        if netns.is_some() {
-            return Err(fail(2, "multiple 'netns' options specified"));
-        }
-        if value.is_empty() {
-            return Err(fail(2, "empty network namespace specified"));
-        }
-        netns = Some(value);
-    }
-    if rest.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some((netns, rest)))
 }
 
 /// A failed kernel request of a command that changes the table: ipvsadm
@@ -1394,8 +1321,8 @@ pub fn run_restore_wrapper(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::resolve::NumericResolver;
     use crate::client::Transport;
+    use crate::ipvsadm::resolve::NumericResolver;
     use crate::model::{Dest, FwdMethod, Protocol};
     use crate::wire::ipvs::{
         encode_dest_reply, encode_info_reply, encode_service_reply, Cmd, IpvsRequest, ReplyHeader,
@@ -2073,8 +2000,6 @@ mod tests {
             vec!["--netns", name, "-C"],
             vec!["-A", "-t", "10.0.0.1:80", "--netns", name],
             vec!["-R", "--netns", name],
-            vec!["--netns", name, "realserver", "check", "10.0.0.1"],
-            vec!["check", "--netns", name, "10.0.0.1"],
         ] {
             assert_eq!(
                 main_with(&args, "-C\n"),
@@ -2107,30 +2032,7 @@ mod tests {
     }
 
     #[test]
-    fn netns_on_subcommand_lines() {
-        let v = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(subcommand_netns(&v(&["-L", "--netns", "a"])), Ok(None));
-        assert_eq!(subcommand_netns(&v(&["--netns", "a", "-L"])), Ok(None));
-        assert_eq!(subcommand_netns(&v(&["--netns"])), Ok(None));
-        assert_eq!(
-            subcommand_netns(&v(&["--netns", "a", "realserver", "apply", "1.2.3.4"])),
-            Ok(Some((
-                Some("a".into()),
-                v(&["realserver", "apply", "1.2.3.4"])
-            )))
-        );
-        assert_eq!(
-            subcommand_netns(&v(&["check", "--netns=/x/y", "1.2.3.4"])),
-            Ok(Some((Some("/x/y".into()), v(&["check", "1.2.3.4"]))))
-        );
-        assert_eq!(
-            subcommand_netns(&v(&["check", "1.2.3.4"])),
-            Ok(Some((None, v(&["check", "1.2.3.4"]))))
-        );
-        assert_eq!(
-            subcommand_netns(&v(&["--netns", "a", "check", "--netns", "b"])).map_err(|f| f.stderr),
-            Err("multiple 'netns' options specified\n".into())
-        );
+    fn netns_paths() {
         assert_eq!(netns_path("a"), std::path::PathBuf::from("/run/netns/a"));
         assert_eq!(
             netns_path("/proc/1/ns/net"),
