@@ -18,6 +18,7 @@ pub mod apply;
 pub mod check;
 pub mod drain;
 pub mod realserver;
+pub mod report;
 pub mod table;
 pub mod top;
 

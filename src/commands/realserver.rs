@@ -1,1011 +1,170 @@
-//! `ipvsadm-rs realserver apply|check|undo`: prepares a real server for
-//! LVS direct routing (DR) or IP tunnelling (TUN), checks one, and takes
-//! the preparation back.
+//! `ipvsadm-rs realserver apply|check|undo`: the front end of
+//! [`crate::services::realserver`]. It parses the arguments (clap, one
+//! subcommand per action), opens the host and the state file, runs the
+//! action and prints what it did or found: each step of `apply` and
+//! `undo` on a line, the findings of a check through [`super::report`]
+//! (a table on a terminal, plain text on a pipe, JSON with `--json`).
 //!
-//! # What a real server needs
-//!
-//! With DR the director only rewrites the destination MAC address: packets
-//! reach the real server still addressed to the virtual IP (VIP), so the
-//! real server must own the VIP, on `lo` as a single address (`/32`, IPv6
-//! `/128`) so that it claims no subnet. Then it must not answer ARP for
-//! it, or clients and routers learn its MAC for the VIP and bypass the
-//! director: `arp_ignore=1` (answer only for addresses on the interface
-//! the request came in on) and `arp_announce=2` (never use the VIP as the
-//! sender of its own ARP requests), set on `lo` and `all`. The kernel uses
-//! the larger of `all` and the interface's own value, so `all` covers
-//! every interface. IPv6 has no ARP, and Linux answers neighbour
-//! solicitations only for addresses on the receiving interface, so an
-//! IPv6 VIP needs the address only.
-//!
-//! With TUN the director wraps each packet in IP-in-IP: the VIP goes on
-//! `tunl0` (created by the `ipip` module; IPv6: `ip6tnl0` from
-//! `ip6_tunnel`), which must be up, plus the same ARP settings. Reverse
-//! path filtering must not be strict (1) on `tunl0`: a packet unpacked
-//! there comes from a client that this host reaches through another
-//! interface, so strict filtering drops it. `apply` sets it to 2 (loose:
-//! the sender must merely be reachable somehow) on `tunl0`, and on `all`
-//! only if `all` was strict, because the kernel uses the larger of the
-//! two; loose keeps the protection against sources with no route at all,
-//! which 0 would give up.
-//!
-//! # State
-//!
-//! `apply` records what it changed in a state file (default
-//! [`DEFAULT_STATE`]; `/run` is emptied at boot, like the settings
-//! themselves) before changing it, so that `undo` removes exactly the
-//! addresses `apply` added and puts back each setting's earlier value, and
-//! a second `apply` changes nothing. The file is plain text, one record
-//! per line:
-//!
-//! ```text
-//! # ipvsadm-rs realserver state: what `realserver apply` changed
-//! version 1
-//! netns net:[4026531840]
-//! vip 192.168.10.1 dr
-//! sysctl net/ipv4/conf/all/arp_ignore 0 1
-//! addr lo 192.168.10.1/32
-//! link-up tunl0
-//! ```
-//!
-//! `sysctl KEY BEFORE SET` is a `/proc/sys` path, the value found and the
-//! value written; `addr` an address apply added; `link-up` a link it
-//! brought up; `netns` the network namespace it was written in (network
-//! namespaces can share `/run`: give each its own file with `--state`).
-//! `undo` restores a setting only if it still holds the value `apply`
-//! wrote, and restores settings and links only when the last recorded VIP
-//! is undone.
+//! It also hands a `check` line to [`super::check`] (see [`dispatch`]).
 
 use std::ffi::OsString;
-use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::commands::check::{self, Level, Report};
-use crate::route::{self, ipv4_conf, sysctl_name, HostNet, System};
-use crate::route::{Address, Link};
+use clap::{Parser, Subcommand, ValueEnum};
 
-/// Where `apply` records what it changed, unless `--state` says otherwise.
-pub const DEFAULT_STATE: &str = "/run/ipvsadm-rs/realserver.state";
+use crate::commands::check;
+use crate::commands::report::{self, Style};
+use crate::route::{HostNet, System};
+use crate::services::realserver::{
+    apply, check_realserver, undo, vip_list, Changes, FileStore, Mode, StateStore, DEFAULT_STATE,
+};
 
-/// How the director forwards to this real server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Direct routing (`-g`).
+/// The arguments of `realserver`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "realserver",
+    about = "Prepare, check or restore this host as a real server",
+    long_about = "Prepares this host as a real server behind an IPVS director that uses direct \
+routing (-g, the default mode here) or IP tunnelling (-i), checks it, and takes the preparation \
+back. apply records what it changes in a state file (default /run/ipvsadm-rs/realserver.state) \
+before changing it; undo reads it. Network namespaces may share /run: give each its own file \
+with --state.",
+    after_long_help = "Exit status:\n  0  done; for check, nothing is wrong\n  1  something is \
+wrong, or a change failed\n  2  a usage error, or the host could not be read",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// The actions of `realserver`.
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Put the VIPs on this host and set what a real server needs.
+    #[command(
+        long_about = "dr: puts each VIP on lo as a single address (/32, IPv6 /128) and, \
+for IPv4, sets arp_ignore=1 and arp_announce=2 on lo and all, so this host accepts the \
+director's packets but never answers ARP for the VIP. tun: puts the VIP on tunl0 (ip6tnl0 for \
+IPv6; the ipip or ip6_tunnel module creates it) and brings it up, sets rp_filter to 2 (loose) \
+where it is 1 (strict) on tunl0 and all, plus the same ARP settings. Settings are changed \
+before addresses are added; each change is recorded in the state file before it is made. \
+Running it again changes nothing. Ends with a check."
+    )]
+    Apply {
+        #[command(flatten)]
+        vips: Vips,
+        /// How the director forwards: dr, direct routing, or tun, IP-in-IP.
+        #[arg(long, value_enum, value_name = "MODE", default_value_t = ModeArg::Dr)]
+        mode: ModeArg,
+        /// Where apply records its changes.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE)]
+        state: PathBuf,
+    },
+    /// Report every setting that is wrong and what it breaks.
+    #[command(
+        long_about = "Reports every setting that is wrong and what it breaks; exit \
+status 1 if anything is. On a terminal the findings are a table; otherwise plain text, one \
+finding a line under its subject."
+    )]
+    Check {
+        #[command(flatten)]
+        vips: Vips,
+        /// How the director forwards: dr, direct routing, or tun, IP-in-IP.
+        #[arg(long, value_enum, value_name = "MODE", default_value_t = ModeArg::Dr)]
+        mode: ModeArg,
+        /// Print the findings as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Accepted and ignored (check reads no state), as before clap.
+        #[arg(long, value_name = "FILE", hide = true)]
+        state: Option<PathBuf>,
+    },
+    /// Take back what apply did.
+    #[command(
+        long_about = "Removes the addresses apply added and restores the settings it \
+changed (once the last VIP is undone), leaving everything that was there before apply alone. \
+Without --vip: everything recorded."
+    )]
+    Undo {
+        /// A VIP to undo; repeat it or separate several with commas.
+        /// Default: every recorded one.
+        #[arg(long = "vip", value_name = "VIP", value_parser = parse_vips)]
+        vip: Vec<VipList>,
+        /// Where apply recorded its changes.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE)]
+        state: PathBuf,
+    },
+}
+
+/// The `--vip` of apply and check: at least one.
+#[derive(Debug, clap::Args)]
+pub struct Vips {
+    /// A virtual IP address (IPv4 or IPv6); repeat it or separate several
+    /// with commas.
+    #[arg(long = "vip", value_name = "VIP", value_parser = parse_vips, required = true)]
+    vip: Vec<VipList>,
+}
+
+/// The addresses of one `--vip` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipList(Vec<IpAddr>);
+
+/// `ADDR[,ADDR]...`; empty parts are skipped, but one address is needed.
+fn parse_vips(text: &str) -> Result<VipList, String> {
+    let mut v = Vec::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let ip: IpAddr = part
+            .parse()
+            .map_err(|_| format!("not an IP address: '{part}'"))?;
+        v.push(ip);
+    }
+    if v.is_empty() {
+        return Err("no address given".into());
+    }
+    Ok(VipList(v))
+}
+
+/// Every address of every `--vip`, each once, in the order given.
+fn flatten(lists: &[VipList]) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for ip in lists.iter().flat_map(|l| &l.0) {
+        if !out.contains(ip) {
+            out.push(*ip);
+        }
+    }
+    out
+}
+
+/// `--mode`: the words, with ipvsadm's names for the methods as aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Direct routing (-g): the VIP on lo.
+    #[value(alias = "DR", alias = "route", alias = "gatewaying")]
     Dr,
-    /// IP-in-IP tunnelling (`-i`).
+    /// IP-in-IP tunnelling (-i): the VIP on tunl0 or ip6tnl0.
+    #[value(alias = "TUN", alias = "ipip", alias = "tunnel")]
     Tun,
 }
 
-impl Mode {
-    fn word(self) -> &'static str {
-        match self {
-            Mode::Dr => "dr",
-            Mode::Tun => "tun",
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Dr => Mode::Dr,
+            ModeArg::Tun => Mode::Tun,
         }
     }
-
-    fn words(self) -> &'static str {
-        match self {
-            Mode::Dr => "direct routing",
-            Mode::Tun => "IP tunnelling",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "dr" | "DR" | "route" | "gatewaying" => Some(Mode::Dr),
-            "tun" | "TUN" | "ipip" | "tunnel" => Some(Mode::Tun),
-            _ => None,
-        }
-    }
-
-    /// The interface that carries `vip` in this mode.
-    fn iface(self, vip: &IpAddr) -> &'static str {
-        match (self, vip) {
-            (Mode::Dr, _) => "lo",
-            (Mode::Tun, IpAddr::V4(_)) => "tunl0",
-            (Mode::Tun, IpAddr::V6(_)) => "ip6tnl0",
-        }
-    }
-
-    /// The module that creates the tunnel interface for `vip`.
-    fn module(self, vip: &IpAddr) -> Option<&'static str> {
-        match (self, vip) {
-            (Mode::Dr, _) => None,
-            (Mode::Tun, IpAddr::V4(_)) => Some("ipip"),
-            (Mode::Tun, IpAddr::V6(_)) => Some("ip6_tunnel"),
-        }
-    }
-}
-
-fn full_len(vip: &IpAddr) -> u8 {
-    match vip {
-        IpAddr::V4(_) => 32,
-        IpAddr::V6(_) => 128,
-    }
-}
-
-/// `arp_ignore` values that keep the host from answering for the VIP on
-/// lo: 1 and 2 answer only for addresses of the incoming interface, 8 never
-/// answers. (3 still answers for addresses of global scope; 4 to 7 are
-/// reserved and answer.)
-fn arp_ignore_ok(v: i64) -> bool {
-    matches!(v, 1 | 2 | 8)
-}
-
-/// `arp_announce` must be exactly 2: values above 2 act as 0.
-fn arp_announce_ok(v: i64) -> bool {
-    v == 2
-}
-
-/// One setting `apply` changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SysctlRecord {
-    /// Path under `/proc/sys`.
-    pub key: String,
-    /// The value before the first `apply` that changed it.
-    pub before: i64,
-    /// The value `apply` wrote.
-    pub set: i64,
-}
-
-/// An address `apply` added.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddrRecord {
-    /// Interface name.
-    pub iface: String,
-    /// The address.
-    pub addr: IpAddr,
-    /// Its prefix length.
-    pub prefix_len: u8,
-}
-
-/// What `apply` changed, as kept in the state file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
-    /// The network namespace the changes were made in.
-    pub netns: Option<String>,
-    /// The VIPs set up, with their mode.
-    pub vips: Vec<(IpAddr, Mode)>,
-    /// Settings changed, in the order changed.
-    pub sysctls: Vec<SysctlRecord>,
-    /// Addresses added.
-    pub addrs: Vec<AddrRecord>,
-    /// Links brought up.
-    pub links_up: Vec<String>,
-}
-
-impl State {
-    /// The file's text.
-    pub fn to_text(&self) -> String {
-        let mut s = String::from(
-            "# ipvsadm-rs realserver state: what `realserver apply` changed, for `realserver undo`\nversion 1\n",
-        );
-        if let Some(n) = &self.netns {
-            let _ = writeln!(s, "netns {n}");
-        }
-        for (v, m) in &self.vips {
-            let _ = writeln!(s, "vip {v} {}", m.word());
-        }
-        for r in &self.sysctls {
-            let _ = writeln!(s, "sysctl {} {} {}", r.key, r.before, r.set);
-        }
-        for a in &self.addrs {
-            let _ = writeln!(s, "addr {} {}/{}", a.iface, a.addr, a.prefix_len);
-        }
-        for l in &self.links_up {
-            let _ = writeln!(s, "link-up {l}");
-        }
-        s
-    }
-
-    /// Reads the file's text; an error names the first bad line.
-    pub fn parse(text: &str) -> Result<State, String> {
-        let mut st = State::default();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let w: Vec<&str> = line.split_whitespace().collect();
-            let bad = || format!("line {}: cannot read {line:?}", n + 1);
-            match w.as_slice() {
-                ["version", "1"] => {}
-                ["version", v] => return Err(format!("unknown state version {v}")),
-                ["netns", id] => st.netns = Some((*id).to_string()),
-                ["vip", a, m] => {
-                    let a: IpAddr = a.parse().map_err(|_| bad())?;
-                    st.vips.push((a, Mode::parse(m).ok_or_else(bad)?));
-                }
-                ["sysctl", k, b, s] => st.sysctls.push(SysctlRecord {
-                    key: (*k).to_string(),
-                    before: b.parse().map_err(|_| bad())?,
-                    set: s.parse().map_err(|_| bad())?,
-                }),
-                ["addr", i, a] => {
-                    let (a, l) = a.split_once('/').ok_or_else(bad)?;
-                    st.addrs.push(AddrRecord {
-                        iface: (*i).to_string(),
-                        addr: a.parse().map_err(|_| bad())?,
-                        prefix_len: l.parse().map_err(|_| bad())?,
-                    });
-                }
-                ["link-up", l] => st.links_up.push((*l).to_string()),
-                _ => return Err(bad()),
-            }
-        }
-        Ok(st)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.vips.is_empty()
-            && self.sysctls.is_empty()
-            && self.addrs.is_empty()
-            && self.links_up.is_empty()
-    }
-}
-
-/// Reads and writes the state file.
-pub trait StateStore {
-    /// The recorded state, `None` if there is none.
-    fn load(&mut self) -> Result<Option<State>, String>;
-    /// Records `state` (replacing what was there).
-    fn save(&mut self, state: &State) -> Result<(), String>;
-    /// Removes the record.
-    fn remove(&mut self) -> Result<(), String>;
-    /// Where it lives, for messages.
-    fn location(&self) -> String;
-}
-
-/// The state in a file, written atomically (temporary file, then rename).
-#[derive(Debug, Clone)]
-pub struct FileStore {
-    path: PathBuf,
-}
-
-impl FileStore {
-    /// A store at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> FileStore {
-        FileStore { path: path.into() }
-    }
-}
-
-impl StateStore for FileStore {
-    fn load(&mut self) -> Result<Option<State>, String> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(t) => State::parse(&t)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", self.path.display())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", self.path.display())),
-        }
-    }
-
-    fn save(&mut self, state: &State) -> Result<(), String> {
-        let fail = |e: io::Error| format!("cannot record state in {}: {e}", self.path.display());
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, state.to_text()).map_err(fail)?;
-        std::fs::rename(&tmp, &self.path).map_err(fail)
-    }
-
-    fn remove(&mut self) -> Result<(), String> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("cannot remove {}: {e}", self.path.display())),
-        }
-    }
-
-    fn location(&self) -> String {
-        self.path.display().to_string()
-    }
-}
-
-/// A failure that stops `apply` or `undo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stop(pub String);
-
-impl From<route::Error> for Stop {
-    fn from(e: route::Error) -> Stop {
-        Stop(e.to_string())
-    }
-}
-
-impl From<String> for Stop {
-    fn from(s: String) -> Stop {
-        Stop(s)
-    }
-}
-
-fn find_link<'a>(links: &'a [Link], name: &str) -> Option<&'a Link> {
-    links.iter().find(|l| l.name == name)
-}
-
-fn vip_list(vips: &[IpAddr]) -> String {
-    vips.iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Checks this host as a real server for `vips`; the core of `realserver
-/// check`, also run at the end of `apply`.
-pub fn check_realserver(
-    host: &mut dyn HostNet,
-    vips: &[IpAddr],
-    mode: Mode,
-) -> route::Result<Report> {
-    let links = host.links()?;
-    let addrs = host.addrs()?;
-    let mut r = Report::default();
-    let mut tunnels_checked: Vec<&str> = Vec::new();
-    for vip in vips {
-        let subject = vip.to_string();
-        let iface = mode.iface(vip);
-        let target = find_link(&links, iface);
-        match target {
-            None => {
-                let why = match mode.module(vip) {
-                    Some(m) => format!(
-                        "{iface} does not exist (the {m} module creates it): this host cannot unpack the packets the director tunnels to {vip}"
-                    ),
-                    None => format!("{iface} does not exist"),
-                };
-                r.push(Level::Error, "no-interface", &subject, why);
-            }
-            Some(l) => {
-                check_vip_on(&mut r, &subject, vip, mode, l, &addrs);
-                if mode == Mode::Tun && !tunnels_checked.contains(&iface) {
-                    tunnels_checked.push(iface);
-                    check_tunnel(host, &mut r, l, vip)?;
-                }
-            }
-        }
-        for a in addrs.iter().filter(|a| a.local == *vip) {
-            if target.is_some_and(|t| t.index == a.index) {
-                continue;
-            }
-            let Some(l) = links.iter().find(|l| l.index == a.index) else {
-                continue;
-            };
-            if l.is_loopback() {
-                continue;
-            }
-            let answers = if vip.is_ipv4() {
-                "this host answers ARP for it there whatever arp_ignore says"
-            } else {
-                "this host answers neighbour solicitations for it there"
-            };
-            r.push(
-                Level::Error,
-                "vip-on-other-interface",
-                &subject,
-                format!(
-                    "{vip} is also an address of {}: {answers}, and can steal the director's traffic; remove it from {}",
-                    l.name, l.name
-                ),
-            );
-        }
-    }
-    let v4: Vec<IpAddr> = vips.iter().copied().filter(IpAddr::is_ipv4).collect();
-    if !v4.is_empty() {
-        check_arp(host, &mut r, &links, &v4)?;
-    }
-    Ok(r)
-}
-
-fn check_vip_on(
-    r: &mut Report,
-    subject: &str,
-    vip: &IpAddr,
-    mode: Mode,
-    l: &Link,
-    addrs: &[Address],
-) {
-    let full = full_len(vip);
-    match addrs
-        .iter()
-        .find(|a| a.index == l.index && a.local == *vip)
-    {
-        None => {
-            let how = match mode {
-                Mode::Dr => "the director forwards packets that keep it as their destination",
-                Mode::Tun => "the packets the director tunnels here keep it as their destination",
-            };
-            r.push(
-                Level::Error,
-                "vip-missing",
-                subject,
-                format!("{vip} is not on {}: {how}, and this host drops them", l.name),
-            );
-        }
-        Some(a) if a.prefix_len < full => r.push(
-            Level::Error,
-            "vip-prefix",
-            subject,
-            format!(
-                "{vip}/{} on {} claims all of {}/{} for {}: this host can no longer reach its neighbours in that range; use /{full}",
-                a.prefix_len,
-                l.name,
-                check::network(vip, a.prefix_len),
-                a.prefix_len,
-                l.name
-            ),
-        ),
-        Some(a) => r.push(
-            Level::Ok,
-            "vip-present",
-            subject,
-            format!("{vip}/{} is on {}", a.prefix_len, l.name),
-        ),
-    }
-}
-
-fn check_tunnel(
-    host: &mut dyn HostNet,
-    r: &mut Report,
-    l: &Link,
-    vip: &IpAddr,
-) -> route::Result<()> {
-    let subject = l.name.clone();
-    if l.is_up() {
-        r.push(
-            Level::Ok,
-            "tunnel-up",
-            &subject,
-            format!("{} is up", l.name),
-        );
-    } else {
-        r.push(
-            Level::Error,
-            "tunnel-down",
-            &subject,
-            format!(
-                "{} is down: the packets the director tunnels here are dropped",
-                l.name
-            ),
-        );
-    }
-    if vip.is_ipv6() {
-        return Ok(());
-    }
-    let all = host.sysctl(&ipv4_conf("all", "rp_filter"))?.unwrap_or(0);
-    let dev = host.sysctl(&ipv4_conf(&l.name, "rp_filter"))?.unwrap_or(0);
-    let eff = all.max(dev);
-    if eff == 1 {
-        r.push(
-            Level::Error,
-            "rp-filter",
-            &subject,
-            format!(
-                "rp_filter is 1 (strict) on {n} (all: {all}, {n}: {dev}): a packet unpacked on {n} comes from a client this host reaches through another interface, so it is dropped",
-                n = l.name
-            ),
-        );
-    } else {
-        r.push(
-            Level::Ok,
-            "rp-filter",
-            &subject,
-            format!(
-                "rp_filter on {} is {eff}: tunnelled packets are accepted",
-                l.name
-            ),
-        );
-    }
-    Ok(())
-}
-
-fn check_arp(
-    host: &mut dyn HostNet,
-    r: &mut Report,
-    links: &[Link],
-    vips: &[IpAddr],
-) -> route::Result<()> {
-    let subject = "ARP";
-    let list = vip_list(vips);
-    let all_ign = host.sysctl(&ipv4_conf("all", "arp_ignore"))?.unwrap_or(0);
-    let all_ann = host.sysctl(&ipv4_conf("all", "arp_announce"))?.unwrap_or(0);
-    let arp_links: Vec<&Link> = links.iter().filter(|l| l.uses_arp()).collect();
-    for l in &arp_links {
-        let n = &l.name;
-        let dev = host.sysctl(&ipv4_conf(n, "arp_ignore"))?.unwrap_or(0);
-        let eff = all_ign.max(dev);
-        if arp_ignore_ok(eff) {
-            r.push(
-                Level::Ok,
-                "arp-ignore",
-                subject,
-                format!("arp_ignore is {eff} on {n}: no ARP answers for {list} there"),
-            );
-        } else {
-            r.push(
-                Level::Error,
-                "arp-ignore",
-                subject,
-                format!(
-                    "arp_ignore is {eff} on {n} (all: {all_ign}, {n}: {dev}): this host answers ARP for {list} on {n} and can steal the director's traffic"
-                ),
-            );
-        }
-        let dev = host.sysctl(&ipv4_conf(n, "arp_announce"))?.unwrap_or(0);
-        let eff = all_ann.max(dev);
-        if arp_announce_ok(eff) {
-            r.push(
-                Level::Ok,
-                "arp-announce",
-                subject,
-                format!("arp_announce is 2 on {n}: {list} is never the sender of this host's ARP requests"),
-            );
-        } else {
-            r.push(
-                Level::Error,
-                "arp-announce",
-                subject,
-                format!(
-                    "arp_announce is {eff} on {n} (all: {all_ann}, {n}: {dev}): this host may send ARP requests on {n} with {list} as the sender, and neighbours that learn it from them send the director's traffic here"
-                ),
-            );
-        }
-    }
-    if arp_links.is_empty() && !(arp_ignore_ok(all_ign) && arp_announce_ok(all_ann)) {
-        r.push(
-            Level::Warning,
-            "arp-all",
-            subject,
-            format!(
-                "no interface uses ARP yet, but net.ipv4.conf.all has arp_ignore {all_ign} and arp_announce {all_ann}: an interface added later would answer ARP for {list}"
-            ),
-        );
-    }
-    Ok(())
-}
-
-/// A setting `apply` wants: its key, which values are fine already, the
-/// value to write otherwise, and why.
-type Wanted = (String, fn(i64) -> bool, i64, &'static str);
-
-/// The settings `apply` wants for `vips` in `mode`.
-fn wanted_sysctls(vips: &[IpAddr], mode: Mode) -> Vec<Wanted> {
-    let mut w: Vec<Wanted> = Vec::new();
-    if !vips.iter().any(IpAddr::is_ipv4) {
-        return w;
-    }
-    for i in ["all", "lo"] {
-        w.push((
-            ipv4_conf(i, "arp_ignore"),
-            arp_ignore_ok,
-            1,
-            "answer ARP only for addresses of the interface the request came in on",
-        ));
-    }
-    for i in ["all", "lo"] {
-        w.push((
-            ipv4_conf(i, "arp_announce"),
-            arp_announce_ok,
-            2,
-            "never use the VIP as the sender of ARP requests",
-        ));
-    }
-    if mode == Mode::Tun {
-        // 2 (loose) wherever the value is 1 (strict): see the module docs.
-        for i in ["all", "tunl0"] {
-            w.push((
-                ipv4_conf(i, "rp_filter"),
-                |v| v != 1,
-                2,
-                "loose reverse-path filter, so packets unpacked on tunl0 are accepted",
-            ));
-        }
-    }
-    w
-}
-
-/// Everything `apply` and `undo` print, and whether they changed anything.
-#[derive(Debug, Default)]
-struct Log {
-    lines: Vec<String>,
-    changed: bool,
-}
-
-impl Log {
-    fn did(&mut self, s: String) {
-        self.lines.push(format!("  {s}"));
-        self.changed = true;
-    }
-
-    fn saw(&mut self, s: String) {
-        self.lines.push(format!("  {s}"));
-    }
-}
-
-fn check_netns(host: &mut dyn HostNet, st: &State, store: &dyn StateStore) -> Result<(), Stop> {
-    let here = host.netns();
-    match (&st.netns, here) {
-        (Some(then), Some(now)) if *then != now => Err(Stop(format!(
-            "{} was written in network namespace {then}, not in this one ({now}): give each namespace its own file with --state",
-            store.location()
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// `realserver apply`: makes the changes, recording each in `store` before
-/// making it. Returns the log lines.
-fn apply(
-    host: &mut dyn HostNet,
-    store: &mut dyn StateStore,
-    vips: &[IpAddr],
-    mode: Mode,
-    log: &mut Log,
-) -> Result<(), Stop> {
-    let existing = store.load()?;
-    let had_state = existing.is_some();
-    let mut st = existing.unwrap_or_default();
-    check_netns(host, &st, store)?;
-    if st.netns.is_none() {
-        st.netns = host.netns();
-    }
-    for v in vips {
-        match st.vips.iter_mut().find(|(a, _)| a == v) {
-            Some(entry) => entry.1 = mode,
-            None => st.vips.push((*v, mode)),
-        }
-    }
-    let mut saved = false;
-    // Saves the state before the first change (and before each later
-    // one), so an interrupted apply can still be undone.
-    let mut record = |st: &State, store: &mut dyn StateStore| -> Result<(), Stop> {
-        store.save(st)?;
-        saved = true;
-        Ok(())
-    };
-
-    let mut links = host.links()?;
-    // Tunnel interfaces come with their module.
-    if mode == Mode::Tun {
-        for v in vips {
-            let iface = mode.iface(v);
-            if find_link(&links, iface).is_none() {
-                if let Some(m) = mode.module(v) {
-                    if host.load_module(m) {
-                        log.did(format!("loaded the {m} module, which creates {iface}"));
-                        links = host.links()?;
-                    }
-                }
-                if find_link(&links, iface).is_none() {
-                    return Err(Stop(format!(
-                        "{iface} does not exist: load the {} module first (modprobe {})",
-                        mode.module(v).unwrap_or("tunnel"),
-                        mode.module(v).unwrap_or("tunnel")
-                    )));
-                }
-            }
-        }
-    }
-
-    // Settings first, so the host never answers ARP for a VIP it just got.
-    for (key, ok, value, why) in wanted_sysctls(vips, mode) {
-        let name = sysctl_name(&key);
-        let Some(cur) = host.sysctl(&key)? else {
-            return Err(Stop(format!("{name} does not exist on this host")));
-        };
-        if ok(cur) {
-            log.saw(format!("{name} is already {cur}"));
-            continue;
-        }
-        match st.sysctls.iter_mut().find(|r| r.key == key) {
-            Some(r) => r.set = value,
-            None => st.sysctls.push(SysctlRecord {
-                key: key.clone(),
-                before: cur,
-                set: value,
-            }),
-        }
-        record(&st, store)?;
-        host.set_sysctl(&key, value)?;
-        log.did(format!("set {name} = {value} (was {cur}): {why}"));
-    }
-
-    if mode == Mode::Tun {
-        let mut done: Vec<&str> = Vec::new();
-        for v in vips {
-            let iface = mode.iface(v);
-            if done.contains(&iface) {
-                continue;
-            }
-            done.push(iface);
-            if let Some(l) = find_link(&links, iface) {
-                if l.is_up() {
-                    log.saw(format!("{iface} is already up"));
-                } else {
-                    if !st.links_up.iter().any(|n| n == iface) {
-                        st.links_up.push(iface.to_string());
-                    }
-                    record(&st, store)?;
-                    host.set_link_up(l.index, true)?;
-                    log.did(format!(
-                        "brought {iface} up: it receives the tunnelled packets"
-                    ));
-                }
-            }
-        }
-    }
-
-    let addrs = host.addrs()?;
-    for v in vips {
-        let iface = mode.iface(v);
-        let Some(l) = find_link(&links, iface) else {
-            return Err(Stop(format!("{iface} does not exist on this host")));
-        };
-        if let Some(a) = addrs.iter().find(|a| a.index == l.index && a.local == *v) {
-            log.saw(format!("{v}/{} is already on {iface}", a.prefix_len));
-            continue;
-        }
-        let len = full_len(v);
-        st.addrs.push(AddrRecord {
-            iface: iface.to_string(),
-            addr: *v,
-            prefix_len: len,
-        });
-        record(&st, store)?;
-        host.add_addr(l.index, v, len)?;
-        let why = match mode {
-            Mode::Dr => {
-                "accept the packets the director forwards, which keep the VIP as destination"
-            }
-            Mode::Tun => {
-                "accept the packets unpacked from the tunnel, which keep the VIP as destination"
-            }
-        };
-        log.did(format!("added {v}/{len} to {iface}: {why}"));
-    }
-    if !saved && had_state {
-        // Nothing changed, but the list of VIPs may have grown.
-        store.save(&st)?;
-    }
-    Ok(())
-}
-
-/// `realserver undo`: takes back what the state records for `vips` (all
-/// recorded VIPs if empty).
-fn undo(
-    host: &mut dyn HostNet,
-    store: &mut dyn StateStore,
-    vips: &[IpAddr],
-    log: &mut Log,
-) -> Result<(), Stop> {
-    let Some(mut st) = store.load()? else {
-        log.saw(format!(
-            "nothing to undo: no record of an apply at {}",
-            store.location()
-        ));
-        return Ok(());
-    };
-    check_netns(host, &st, store)?;
-    let selected: Vec<IpAddr> = if vips.is_empty() {
-        let mut v: Vec<IpAddr> = st.vips.iter().map(|(a, _)| *a).collect();
-        for a in &st.addrs {
-            if !v.contains(&a.addr) {
-                v.push(a.addr);
-            }
-        }
-        v
-    } else {
-        vips.to_vec()
-    };
-    for v in &selected {
-        if !st.vips.iter().any(|(a, _)| a == v) && !st.addrs.iter().any(|a| a.addr == *v) {
-            log.saw(format!(
-                "{v} was not set up by realserver apply: left alone"
-            ));
-        }
-    }
-    let links = host.links()?;
-    let addrs = host.addrs()?;
-    let (gone, kept): (Vec<AddrRecord>, Vec<AddrRecord>) =
-        st.addrs.drain(..).partition(|a| selected.contains(&a.addr));
-    st.addrs = kept;
-    for a in gone {
-        let present = find_link(&links, &a.iface).and_then(|l| {
-            addrs
-                .iter()
-                .find(|x| x.index == l.index && x.local == a.addr && x.prefix_len == a.prefix_len)
-                .map(|_| l.index)
-        });
-        match present {
-            Some(index) => {
-                host.del_addr(index, &a.addr, a.prefix_len)?;
-                log.did(format!(
-                    "removed {}/{} from {}",
-                    a.addr, a.prefix_len, a.iface
-                ));
-            }
-            None => log.saw(format!(
-                "{}/{} is no longer on {}: nothing to remove",
-                a.addr, a.prefix_len, a.iface
-            )),
-        }
-        store.save(&st)?;
-    }
-    st.vips.retain(|(a, _)| !selected.contains(a));
-    if !st.vips.is_empty() || !st.addrs.is_empty() {
-        let rest: Vec<IpAddr> = st.vips.iter().map(|(a, _)| *a).collect();
-        if !st.sysctls.is_empty() || !st.links_up.is_empty() {
-            log.saw(format!(
-                "kept the settings and links: still needed for {}",
-                vip_list(&rest)
-            ));
-        }
-        store.save(&st)?;
-        return Ok(());
-    }
-    for l in std::mem::take(&mut st.links_up) {
-        match find_link(&links, &l) {
-            Some(link) if link.is_up() => {
-                host.set_link_up(link.index, false)?;
-                log.did(format!("brought {l} down again"));
-            }
-            _ => log.saw(format!("{l} is already down or gone")),
-        }
-        store.save(&st)?;
-    }
-    while let Some(r) = st.sysctls.pop() {
-        let name = sysctl_name(&r.key);
-        match host.sysctl(&r.key)? {
-            Some(cur) if cur == r.set => {
-                host.set_sysctl(&r.key, r.before)?;
-                log.did(format!(
-                    "restored {name} = {} (apply had set {})",
-                    r.before, r.set
-                ));
-            }
-            Some(cur) if cur == r.before => log.saw(format!("{name} is already {cur}")),
-            Some(cur) => log.saw(format!(
-                "left {name} at {cur}: it changed after apply set it to {} (it was {} before)",
-                r.set, r.before
-            )),
-            None => log.saw(format!("{name} no longer exists")),
-        }
-        store.save(&st)?;
-    }
-    if st.is_empty() {
-        store.remove()?;
-    }
-    Ok(())
-}
-
-const HELP: &str = "\
-usage: ipvsadm-rs realserver apply --vip VIP [--vip VIP]... [--mode dr|tun] [--state FILE]
-       ipvsadm-rs realserver check --vip VIP [--vip VIP]... [--mode dr|tun] [--json]
-       ipvsadm-rs realserver undo [--vip VIP]... [--state FILE]
-
-Prepares this host as a real server behind an IPVS director that uses direct
-routing (-g, the default mode here) or IP tunnelling (-i).
-
-  apply   dr: puts each VIP on lo as a single address (/32, IPv6 /128) and,
-          for IPv4, sets arp_ignore=1 and arp_announce=2 on lo and all, so
-          this host accepts the director's packets but never answers ARP
-          for the VIP. tun: puts the VIP on tunl0 (ip6tnl0 for IPv6; the
-          ipip or ip6_tunnel module creates it) and brings it up, sets
-          rp_filter to 2 (loose) where it is 1 (strict) on tunl0 and all,
-          plus the same ARP settings. Settings are changed before addresses
-          are added. Running it again changes nothing.
-  check   reports every setting that is wrong and what it breaks; exit
-          status 1 if anything is.
-  undo    removes the addresses apply added and restores the settings it
-          changed (once the last VIP is undone), leaving everything that was
-          there before apply alone. Without --vip: everything recorded.
-
-apply records what it changes in a state file (default
-/run/ipvsadm-rs/realserver.state) before changing it; undo reads it.
-Network namespaces may share /run: give each its own file with --state.
-
-Exit status: 0 done (check: nothing wrong), 1 something is wrong or a
-change failed, 2 usage or state file problems.
-";
-
-struct Args {
-    action: String,
-    vips: Vec<IpAddr>,
-    mode: Mode,
-    state: PathBuf,
-    json: bool,
-}
-
-fn parse_args(args: &[OsString]) -> Result<Option<Args>, String> {
-    let words: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut it = words.iter();
-    let action = match it.next().map(String::as_str) {
-        None | Some("-h" | "--help" | "help") => return Ok(None),
-        Some(a @ ("apply" | "check" | "undo")) => a.to_string(),
-        Some(other) => return Err(format!("unknown action '{other}' (apply, check or undo)")),
-    };
-    let mut a = Args {
-        action,
-        vips: Vec::new(),
-        mode: Mode::Dr,
-        state: PathBuf::from(DEFAULT_STATE),
-        json: false,
-    };
-    let mut mode_given = false;
-    while let Some(w) = it.next() {
-        let (opt, inline) = match w.split_once('=') {
-            Some((o, v)) if o.starts_with("--") => (o, Some(v.to_string())),
-            _ => (w.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it.next().cloned().ok_or(format!("{name} needs a value")),
-            }
-        };
-        match opt {
-            "--vip" => {
-                let v = value("--vip")?;
-                for part in v.split(',').filter(|p| !p.is_empty()) {
-                    let ip: IpAddr = part
-                        .parse()
-                        .map_err(|_| format!("--vip: not an IP address: '{part}'"))?;
-                    if !a.vips.contains(&ip) {
-                        a.vips.push(ip);
-                    }
-                }
-            }
-            "--mode" => {
-                let v = value("--mode")?;
-                a.mode = Mode::parse(&v).ok_or(format!("--mode: '{v}' is neither dr nor tun"))?;
-                mode_given = true;
-            }
-            "--state" => a.state = PathBuf::from(value("--state")?),
-            "--json" if inline.is_none() => a.json = true,
-            "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unexpected argument '{other}'")),
-        }
-    }
-    if a.vips.is_empty() && a.action != "undo" {
-        return Err(format!("{} needs at least one --vip", a.action));
-    }
-    if a.json && a.action != "check" {
-        return Err("--json goes with check only".into());
-    }
-    if mode_given && a.action == "undo" {
-        return Err("undo takes no --mode: the state file says what was done".into());
-    }
-    Ok(Some(a))
-}
-
-/// A subcommand's help text with its usage lines naming the program as
-/// invoked (`ipvsadm realserver ...` when installed as `ipvsadm`).
-pub fn help_as(prog: &str, help: &str, subcommand: &str) -> String {
-    let base = prog.rsplit('/').next().unwrap_or(prog);
-    help.replace(
-        &format!("ipvsadm-rs {subcommand}"),
-        &format!("{base} {subcommand}"),
-    )
 }
 
 /// `ipvsadm-rs realserver ...`.
 pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let a = match parse_args(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            let _ = out.write_all(help_as(prog, HELP, "realserver").as_bytes());
-            return 0;
-        }
-        Err(e) => {
-            let _ = writeln!(err, "{prog} realserver: {e} (try {prog} realserver --help)");
-            return 2;
-        }
+    let a: Args = match check::parse(prog, "realserver", args, out, err) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let mut host = match System::open() {
         Ok(h) => h,
@@ -1014,61 +173,82 @@ pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Wri
             return 2;
         }
     };
-    let mut store = FileStore::new(&a.state);
-    execute(prog, &a, &mut host, &mut store, out, err)
+    let state = match &a.action {
+        Action::Apply { state, .. } | Action::Undo { state, .. } => state.clone(),
+        Action::Check { .. } => PathBuf::from(DEFAULT_STATE),
+    };
+    let mut store = FileStore::new(state);
+    let code = execute(
+        prog,
+        &a.action,
+        &mut host,
+        &mut store,
+        Style::for_stdout(),
+        out,
+        err,
+    );
+    let _ = out.flush();
+    code
 }
 
+/// Runs `action` on `host` with `store`, printing in `style`.
 fn execute(
     prog: &str,
-    a: &Args,
+    action: &Action,
     host: &mut dyn HostNet,
     store: &mut dyn StateStore,
+    style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let code = match a.action.as_str() {
-        "check" => match check_realserver(host, &a.vips, a.mode) {
-            Ok(r) => {
-                let written = if a.json {
-                    r.write_json(out)
-                } else {
-                    writeln!(
-                        out,
-                        "real server check ({}) for {}",
-                        a.mode.words(),
-                        vip_list(&a.vips)
-                    )
-                    .and_then(|()| r.write_text(out))
-                };
-                match written {
-                    Ok(()) => r.status(),
-                    Err(e) => {
-                        let _ = writeln!(err, "write error: {e}");
-                        2
+    match action {
+        Action::Check {
+            vips, mode, json, ..
+        } => {
+            let (vips, mode) = (flatten(&vips.vip), Mode::from(*mode));
+            match check_realserver(host, &vips, mode) {
+                Ok(r) => {
+                    let written = if *json {
+                        report::write_json(out, &r)
+                    } else {
+                        writeln!(
+                            out,
+                            "real server check ({}) for {}",
+                            mode.words(),
+                            vip_list(&vips)
+                        )
+                        .and_then(|()| report::write_text(out, &r, style))
+                    };
+                    match written {
+                        Ok(()) => report::status(&r),
+                        Err(e) => {
+                            let _ = writeln!(err, "write error: {e}");
+                            2
+                        }
                     }
                 }
+                Err(e) => {
+                    let _ = writeln!(err, "{prog} realserver check: {e}");
+                    2
+                }
             }
-            Err(e) => {
-                let _ = writeln!(err, "{prog} realserver check: {e}");
-                2
-            }
-        },
-        "apply" => {
+        }
+        Action::Apply { vips, mode, .. } => {
+            let (vips, mode) = (flatten(&vips.vip), Mode::from(*mode));
             let _ = writeln!(
                 out,
                 "real server apply ({}) for {}",
-                a.mode.words(),
-                vip_list(&a.vips)
+                mode.words(),
+                vip_list(&vips)
             );
-            let mut log = Log::default();
-            let result = apply(host, store, &a.vips, a.mode, &mut log);
-            print_log(out, &log);
-            if let Err(Stop(e)) = result {
+            let mut log = Changes::default();
+            let result = apply(host, store, &vips, mode, &mut log);
+            print_steps(out, &log);
+            if let Err(e) = result {
                 let _ = writeln!(err, "{prog} realserver apply: {e}");
-                let _ = out.flush();
                 return 1;
             }
-            let _ = if log.changed {
+            let _ = if log.changed() {
                 writeln!(
                     out,
                     "recorded in {} (`{prog} realserver undo` takes it back)",
@@ -1077,11 +257,11 @@ fn execute(
             } else {
                 writeln!(out, "nothing changed: this host was already set up")
             };
-            match check_realserver(host, &a.vips, a.mode) {
+            match check_realserver(host, &vips, mode) {
                 Ok(r) => {
                     let _ = writeln!(out, "check:");
-                    let _ = r.write_text(out);
-                    r.status()
+                    let _ = report::write_text(out, &r, style);
+                    report::status(&r)
                 }
                 Err(e) => {
                     let _ = writeln!(err, "{prog} realserver apply: check failed: {e}");
@@ -1089,32 +269,31 @@ fn execute(
                 }
             }
         }
-        _ => {
+        Action::Undo { vip, .. } => {
             let _ = writeln!(out, "real server undo");
-            let mut log = Log::default();
-            let result = undo(host, store, &a.vips, &mut log);
-            print_log(out, &log);
+            let mut log = Changes::default();
+            let result = undo(host, store, &flatten(vip), &mut log);
+            print_steps(out, &log);
             match result {
                 Ok(()) => {
-                    if !log.changed {
+                    if !log.changed() {
                         let _ = writeln!(out, "nothing changed");
                     }
                     0
                 }
-                Err(Stop(e)) => {
+                Err(e) => {
                     let _ = writeln!(err, "{prog} realserver undo: {e}");
                     1
                 }
             }
         }
-    };
-    let _ = out.flush();
-    code
+    }
 }
 
-fn print_log(out: &mut dyn Write, log: &Log) {
-    for l in &log.lines {
-        let _ = writeln!(out, "{l}");
+/// Each step on a line of its own, indented under the heading.
+fn print_steps(out: &mut dyn Write, log: &Changes) {
+    for s in &log.steps {
+        let _ = writeln!(out, "  {}", s.text);
     }
 }
 
@@ -1137,42 +316,19 @@ pub fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::check::tests::{addr, ip, link, FakeHost};
-    use crate::route::{IFF_NOARP, IFF_UP};
+    use crate::route::ipv4_conf;
+    use crate::services::realserver::tests::MemStore;
+    use crate::services::testhost::{addr, FakeHost};
+    use clap::CommandFactory;
 
-    #[derive(Debug, Default)]
-    struct MemStore {
-        state: Option<State>,
-        saves: usize,
-    }
-
-    impl StateStore for MemStore {
-        fn load(&mut self) -> Result<Option<State>, String> {
-            Ok(self.state.clone())
-        }
-        fn save(&mut self, s: &State) -> Result<(), String> {
-            // Round-trip through the text format every time.
-            self.state = Some(State::parse(&s.to_text())?);
-            self.saves += 1;
-            Ok(())
-        }
-        fn remove(&mut self) -> Result<(), String> {
-            self.state = None;
-            Ok(())
-        }
-        fn location(&self) -> String {
-            "mem".into()
-        }
-    }
-
-    fn args(words: &[&str]) -> Args {
-        let v: Vec<OsString> = words.iter().map(OsString::from).collect();
-        parse_args(&v).unwrap().unwrap()
+    fn parse_words(words: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("realserver").chain(words.iter().copied()))
     }
 
     fn exec(h: &mut FakeHost, s: &mut MemStore, words: &[&str]) -> (i32, String, String) {
+        let a = parse_words(words).unwrap();
         let (mut o, mut e) = (Vec::new(), Vec::new());
-        let code = execute("ipvsadm-rs", &args(words), h, s, &mut o, &mut e);
+        let code = execute("ipvsadm-rs", &a.action, h, s, Style::Plain, &mut o, &mut e);
         (
             code,
             String::from_utf8(o).unwrap(),
@@ -1180,18 +336,8 @@ mod tests {
         )
     }
 
-    fn snapshot(h: &FakeHost) -> (Vec<Address>, Vec<(String, i64)>, Vec<u32>) {
-        let mut a = h.addrs.clone();
-        a.sort_by_key(|x| (x.index, x.local));
-        (
-            a,
-            h.sysctls.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            h.links.iter().map(|l| l.flags).collect(),
-        )
-    }
-
     #[test]
-    fn check_reports_the_arp_trap() {
+    fn check_prints_the_heading_and_the_report() {
         let mut h = FakeHost::lan();
         h.addrs.push(addr(1, "192.168.10.1", 32));
         let (code, out, _) = exec(
@@ -1200,282 +346,178 @@ mod tests {
             &["check", "--vip", "192.168.10.1"],
         );
         assert_eq!(code, 1);
-        assert!(out.contains("ok      192.168.10.1/32 is on lo"), "{out}");
-        assert!(out.contains("ERROR   arp_ignore is 0 on eth0 (all: 0, eth0: 0): this host answers ARP for 192.168.10.1 on eth0 and can steal the director's traffic"), "{out}");
-        assert!(out.contains("ERROR   arp_announce is 0 on eth0"), "{out}");
-        assert!(out.ends_with("2 errors, 0 warnings\n"), "{out}");
-    }
-
-    #[test]
-    fn check_finds_missing_vip_wide_prefix_and_vip_on_eth0() {
-        let mut h = FakeHost::lan();
-        h.sysctls.insert(ipv4_conf("all", "arp_ignore"), 1);
-        h.sysctls.insert(ipv4_conf("all", "arp_announce"), 2);
-        let r = check_realserver(&mut h, &[ip("192.168.10.1")], Mode::Dr).unwrap();
-        assert_eq!(
-            r.findings
-                .iter()
-                .filter(|f| f.level == Level::Error)
-                .map(|f| f.code)
-                .collect::<Vec<_>>(),
-            ["vip-missing"]
+        assert!(
+            out.starts_with("real server check (direct routing) for 192.168.10.1\n192.168.10.1\n  ok      192.168.10.1/32 is on lo\nARP\n"),
+            "{out}"
         );
-        h.addrs.push(addr(1, "192.168.10.1", 24));
-        h.addrs.push(addr(2, "192.168.10.1", 32));
-        let r = check_realserver(&mut h, &[ip("192.168.10.1")], Mode::Dr).unwrap();
-        let errs: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.level == Level::Error)
-            .map(|f| f.code)
-            .collect();
-        assert_eq!(errs, ["vip-prefix", "vip-on-other-interface"]);
-        // arp_ignore 3 answers for global addresses; announce 3 acts as 0.
-        h.addrs.truncate(2);
-        h.addrs.push(addr(1, "192.168.10.1", 32));
-        h.sysctls.insert(ipv4_conf("eth0", "arp_ignore"), 3);
-        h.sysctls.insert(ipv4_conf("eth0", "arp_announce"), 3);
-        let r = check_realserver(&mut h, &[ip("192.168.10.1")], Mode::Dr).unwrap();
-        let errs: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.level == Level::Error)
-            .map(|f| f.code)
-            .collect();
-        assert_eq!(errs, ["arp-ignore", "arp-announce"]);
+        assert!(out.contains("ERROR   arp_ignore is 0 on eth0 (all: 0, eth0: 0): this host answers ARP for 192.168.10.1 on eth0 and can steal the director's traffic"), "{out}");
+        assert!(out.ends_with("2 errors, 0 warnings\n"), "{out}");
+        let (code, out, _) = exec(
+            &mut h,
+            &mut MemStore::default(),
+            &["check", "--vip", "192.168.10.1", "--json"],
+        );
+        assert_eq!(code, 1);
+        assert!(
+            out.starts_with("{\"errors\":2,\"warnings\":0,\"findings\":[{\"level\":\"ok\",\"code\":\"vip-present\",\"subject\":\"192.168.10.1\""),
+            "{out}"
+        );
     }
 
     #[test]
-    fn apply_is_idempotent_and_undo_restores_exactly() {
+    fn apply_and_undo_print_their_steps() {
         let mut h = FakeHost::lan();
-        h.sysctls.insert(ipv4_conf("lo", "arp_ignore"), 2); // already fine
-        let before = snapshot(&h);
+        let mut s = MemStore::default();
+        let (code, out, err) = exec(&mut h, &mut s, &["apply", "--vip", "192.168.10.1"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        assert!(out.starts_with("real server apply (direct routing) for 192.168.10.1\n  set net.ipv4.conf.all.arp_ignore = 1 (was 0): "), "{out}");
+        assert!(
+            out.contains("\n  added 192.168.10.1/32 to lo: accept the packets"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\nrecorded in mem (`ipvsadm-rs realserver undo` takes it back)\ncheck:\n192.168.10.1\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("0 errors, 0 warnings\n"), "{out}");
+        let (code, out, _) = exec(&mut h, &mut s, &["apply", "--vip", "192.168.10.1"]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("\nnothing changed: this host was already set up\ncheck:\n"),
+            "{out}"
+        );
+        let (code, out, _) = exec(&mut h, &mut s, &["undo"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.starts_with("real server undo\n  removed 192.168.10.1/32 from lo\n"),
+            "{out}"
+        );
+        assert_eq!(h.sysctls[&ipv4_conf("all", "arp_ignore")], 0);
+        let (code, out, _) = exec(&mut h, &mut s, &["undo"]);
+        assert_eq!(code, 0);
+        assert_eq!(
+            out,
+            "real server undo\n  nothing to undo: no record of an apply at mem\nnothing changed\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_apply_says_why_and_exits_1() {
+        let mut h = FakeHost::lan();
         let mut s = MemStore::default();
         let (code, out, err) = exec(
             &mut h,
             &mut s,
-            &["apply", "--vip", "192.168.10.1", "--vip", "2001:db8::10"],
+            &["apply", "--vip", "192.168.10.1", "--mode=ipip"],
         );
-        assert_eq!((code, err.as_str()), (0, ""), "{out}");
-        assert!(
-            out.contains("set net.ipv4.conf.all.arp_ignore = 1 (was 0)"),
-            "{out}"
-        );
-        assert!(
-            out.contains("net.ipv4.conf.lo.arp_ignore is already 2"),
-            "{out}"
-        );
-        assert!(out.contains("added 192.168.10.1/32 to lo"), "{out}");
-        assert!(out.contains("added 2001:db8::10/128 to lo"), "{out}");
-        assert!(out.contains("recorded in mem"), "{out}");
-        assert!(out.ends_with("0 errors, 0 warnings\n"), "{out}");
-        // Settings before addresses.
-        let first_add = h.calls.iter().position(|c| c.starts_with("add")).unwrap();
-        let last_sysctl = h
-            .calls
-            .iter()
-            .rposition(|c| c.starts_with("sysctl"))
-            .unwrap();
-        assert!(last_sysctl < first_add, "{:?}", h.calls);
-        let after = snapshot(&h);
-        let st = s.state.clone().unwrap();
-        assert_eq!(st.addrs.len(), 2);
-        assert_eq!(st.sysctls.len(), 3);
-
-        h.calls.clear();
-        let (code, out, _) = exec(
-            &mut h,
-            &mut s,
-            &["apply", "--vip", "192.168.10.1", "--vip", "2001:db8::10"],
-        );
-        assert_eq!(code, 0);
-        assert!(h.calls.is_empty(), "{:?}", h.calls);
-        assert!(
-            out.contains("nothing changed: this host was already set up"),
-            "{out}"
-        );
-        assert!(out.contains("192.168.10.1/32 is already on lo"), "{out}");
-        assert_eq!(snapshot(&h), after);
-        assert_eq!(s.state.clone().unwrap(), st);
-
-        let (code, out, _) = exec(&mut h, &mut s, &["undo"]);
-        assert_eq!(code, 0, "{out}");
-        assert!(out.contains("removed 192.168.10.1/32 from lo"), "{out}");
-        assert!(
-            out.contains("restored net.ipv4.conf.all.arp_ignore = 0 (apply had set 1)"),
-            "{out}"
-        );
-        assert_eq!(snapshot(&h), before);
-        assert!(s.state.is_none());
-        let (_, out, _) = exec(&mut h, &mut s, &["undo"]);
-        assert!(out.contains("nothing to undo"), "{out}");
+        assert_eq!(code, 1, "{out}");
+        assert_eq!(out, "real server apply (IP tunnelling) for 192.168.10.1\n");
+        assert_eq!(err, "ipvsadm-rs realserver apply: tunl0 does not exist: load the ipip module first (modprobe ipip)\n");
     }
 
     #[test]
-    fn undo_leaves_what_was_there_before_and_what_changed_since() {
-        let mut h = FakeHost::lan();
-        h.addrs.push(addr(1, "192.168.10.1", 32)); // the admin's own
-        let before = snapshot(&h);
-        let mut s = MemStore::default();
-        exec(&mut h, &mut s, &["apply", "--vip", "192.168.10.1"]);
-        assert!(s.state.as_ref().unwrap().addrs.is_empty());
-        h.sysctls.insert(ipv4_conf("lo", "arp_announce"), 1); // someone else
-        let (_, out, _) = exec(&mut h, &mut s, &["undo", "--vip", "192.168.10.1"]);
-        assert!(
-            out.contains("left net.ipv4.conf.lo.arp_announce at 1"),
-            "{out}"
-        );
-        h.sysctls.insert(ipv4_conf("lo", "arp_announce"), 0);
-        assert_eq!(snapshot(&h), before);
-    }
-
-    #[test]
-    fn partial_undo_keeps_settings_for_the_other_vip() {
-        let mut h = FakeHost::lan();
-        let mut s = MemStore::default();
-        exec(
-            &mut h,
-            &mut s,
-            &["apply", "--vip", "192.168.10.1,192.168.10.3"],
-        );
-        let (_, out, _) = exec(&mut h, &mut s, &["undo", "--vip", "192.168.10.1"]);
-        assert!(out.contains("removed 192.168.10.1/32 from lo"), "{out}");
-        assert!(
-            out.contains("kept the settings and links: still needed for 192.168.10.3"),
-            "{out}"
-        );
-        assert_eq!(h.sysctls[&ipv4_conf("all", "arp_ignore")], 1);
-        exec(&mut h, &mut s, &["undo", "--vip", "192.168.10.3"]);
-        assert_eq!(h.sysctls[&ipv4_conf("all", "arp_ignore")], 0);
-        assert!(s.state.is_none());
-    }
-
-    #[test]
-    fn tun_mode_brings_tunl0_up_and_relaxes_rp_filter() {
-        let mut h = FakeHost::lan();
-        h.links.push(link(3, "tunl0", IFF_NOARP));
-        h.sysctls.insert(ipv4_conf("tunl0", "rp_filter"), 0);
-        h.sysctls.insert(ipv4_conf("all", "rp_filter"), 1);
-        for k in ["arp_ignore", "arp_announce"] {
-            h.sysctls.insert(ipv4_conf("tunl0", k), 0);
-        }
-        let before = snapshot(&h);
-        let r = check_realserver(&mut h, &[ip("192.168.10.1")], Mode::Tun).unwrap();
-        let errs: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.level == Level::Error)
-            .map(|f| f.code)
-            .collect();
+    fn arguments() {
+        let a = parse_words(&[
+            "check",
+            "--vip=10.0.0.1,2001:db8::1",
+            "--vip",
+            "10.0.0.1,",
+            "--json",
+            "--mode",
+            "TUN",
+            "--state",
+            "/tmp/x",
+        ])
+        .unwrap();
+        let Action::Check {
+            vips, mode, json, ..
+        } = a.action
+        else {
+            panic!("{a:?}")
+        };
         assert_eq!(
-            errs,
+            flatten(&vips.vip),
             [
-                "vip-missing",
-                "tunnel-down",
-                "rp-filter",
-                "arp-ignore",
-                "arp-announce"
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
             ]
         );
-        let mut s = MemStore::default();
-        let (code, out, _) = exec(
-            &mut h,
-            &mut s,
-            &["apply", "--vip", "192.168.10.1", "--mode", "tun"],
-        );
-        assert_eq!(code, 0, "{out}");
-        assert!(
-            out.contains("set net.ipv4.conf.all.rp_filter = 2 (was 1)"),
-            "{out}"
-        );
-        assert!(
-            out.contains("net.ipv4.conf.tunl0.rp_filter is already 0"),
-            "{out}"
-        );
-        assert!(out.contains("brought tunl0 up"), "{out}");
-        assert!(out.contains("added 192.168.10.1/32 to tunl0"), "{out}");
-        assert!(h.links[2].flags & IFF_UP != 0);
-        exec(&mut h, &mut s, &["undo"]);
-        assert_eq!(snapshot(&h), before);
+        assert_eq!((mode, json), (ModeArg::Tun, true));
+        let a = parse_words(&["apply", "--vip", "10.0.0.1"]).unwrap();
+        let Action::Apply { mode, state, .. } = a.action else {
+            panic!()
+        };
+        assert_eq!((mode, state), (ModeArg::Dr, PathBuf::from(DEFAULT_STATE)));
+        let a = parse_words(&["undo"]).unwrap();
+        assert!(matches!(a.action, Action::Undo { vip, .. } if vip.is_empty()));
+        for w in ["dr", "DR", "route", "gatewaying"] {
+            let a = parse_words(&["check", "--vip", "1.2.3.4", "--mode", w]).unwrap();
+            assert!(
+                matches!(
+                    a.action,
+                    Action::Check {
+                        mode: ModeArg::Dr,
+                        ..
+                    }
+                ),
+                "{w}"
+            );
+        }
     }
 
     #[test]
-    fn tun_without_the_module_stops() {
-        let mut h = FakeHost::lan();
-        let mut s = MemStore::default();
-        let (code, _, err) = exec(
-            &mut h,
-            &mut s,
-            &["apply", "--vip", "192.168.10.1", "--mode=tun"],
-        );
-        assert_eq!(code, 1);
+    fn usage_errors_are_clap_s() {
+        let e = |w: &[&str]| parse_words(w).unwrap_err().to_string();
+        assert!(e(&["apply"]).contains("--vip <VIP>"), "{}", e(&["apply"]));
+        assert!(e(&["apply", "--vip", "x"]).contains("not an IP address: 'x'"));
+        assert!(e(&["apply", "--vip", ","]).contains("no address given"));
+        assert!(e(&["apply", "--vip", "1.2.3.4", "--mode", "nat"]).contains("invalid value 'nat'"));
         assert!(
-            err.contains("tunl0 does not exist: load the ipip module first"),
+            e(&["apply", "--vip", "1.2.3.4", "--json"]).contains("unexpected argument '--json'")
+        );
+        assert!(e(&["undo", "--mode", "dr"]).contains("unexpected argument '--mode'"));
+        assert!(e(&["frobnicate"]).contains("unrecognized subcommand 'frobnicate'"));
+
+        let call = |w: &[&str]| {
+            let args: Vec<OsString> = w.iter().map(OsString::from).collect();
+            let (mut o, mut e) = (Vec::new(), Vec::new());
+            let code = dispatch("/usr/sbin/ipvsadm", &args, &mut o, &mut e);
+            (
+                code,
+                String::from_utf8(o).unwrap(),
+                String::from_utf8(e).unwrap(),
+            )
+        };
+        let (code, out, err) = call(&["realserver", "--bogus"]);
+        assert_eq!(code, Some(2));
+        assert!(out.is_empty());
+        assert!(
+            err.starts_with("error: unexpected argument '--bogus' found"),
             "{err}"
         );
-        assert_eq!(h.modules, ["ipip"]);
-        assert!(s.state.is_none());
-    }
-
-    #[test]
-    fn state_from_another_namespace_is_refused() {
-        let mut h = FakeHost::lan();
-        let mut s = MemStore::default();
-        exec(&mut h, &mut s, &["apply", "--vip", "192.168.10.1"]);
-        h.netns = Some("net:[2]".into());
-        let (code, _, err) = exec(&mut h, &mut s, &["undo"]);
-        assert_eq!(code, 1);
+        assert!(err.contains("Usage: ipvsadm realserver <COMMAND>"), "{err}");
+        let (code, _, err) = call(&["realserver", "apply", "--vip", "1.2.3.4", "--bogus"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("Usage: ipvsadm realserver apply"), "{err}");
+        // Without an action: the help, as a usage error.
+        let (code, _, err) = call(&["realserver"]);
+        assert_eq!(code, Some(2));
+        assert!(err.contains("apply") && err.contains("undo"), "{err}");
+        let (code, out, err) = call(&["realserver", "--help"]);
+        assert_eq!((code, err.as_str()), (Some(0), ""));
+        assert!(out.contains("Usage: ipvsadm realserver <COMMAND>"), "{out}");
+        assert!(out.contains("/run/ipvsadm-rs/realserver.state"), "{out}");
+        assert!(out.contains("Exit status:"), "{out}");
+        let (code, out, _) = call(&["realserver", "apply", "--help"]);
+        assert_eq!(code, Some(0));
         assert!(
-            err.contains("was written in network namespace net:[1]"),
-            "{err}"
+            out.contains("--mode <MODE>") && out.contains("--state <FILE>"),
+            "{out}"
         );
-    }
-
-    #[test]
-    fn state_text_round_trips_and_rejects_garbage() {
-        let st = State {
-            netns: Some("net:[4026531840]".into()),
-            vips: vec![
-                (ip("192.168.10.1"), Mode::Dr),
-                (ip("2001:db8::10"), Mode::Tun),
-            ],
-            sysctls: vec![SysctlRecord {
-                key: ipv4_conf("all", "arp_ignore"),
-                before: 0,
-                set: 1,
-            }],
-            addrs: vec![AddrRecord {
-                iface: "lo".into(),
-                addr: ip("192.168.10.1"),
-                prefix_len: 32,
-            }],
-            links_up: vec!["tunl0".into()],
-        };
-        assert_eq!(State::parse(&st.to_text()).unwrap(), st);
-        assert!(State::parse("vip nonsense dr\n")
-            .unwrap_err()
-            .contains("line 1"));
-        assert!(State::parse("version 2\n").is_err());
-        assert!(State::parse("addr lo 1.2.3.4\n").is_err());
-    }
-
-    #[test]
-    fn argument_errors() {
-        let e = |w: &[&str]| {
-            let v: Vec<OsString> = w.iter().map(OsString::from).collect();
-            parse_args(&v).err().unwrap()
-        };
-        assert!(e(&["apply"]).contains("needs at least one --vip"));
-        assert!(e(&["apply", "--vip", "x"]).contains("not an IP address"));
-        assert!(e(&["apply", "--vip", "1.2.3.4", "--mode", "nat"]).contains("neither dr nor tun"));
-        assert!(e(&["apply", "--vip", "1.2.3.4", "--json"]).contains("check only"));
-        assert!(e(&["frobnicate"]).contains("unknown action"));
-        assert!(e(&["undo", "--mode", "dr"]).contains("no --mode"));
-        let v: Vec<OsString> = vec!["--help".into()];
-        assert!(parse_args(&v).unwrap().is_none());
-        let a = args(&["check", "--vip=10.0.0.1", "--json", "--state", "/tmp/x"]);
-        assert!(a.json);
-        assert_eq!(a.state, PathBuf::from("/tmp/x"));
+        assert!(!out.contains("--json"), "{out}");
+        let (code, out, _) = call(&["realserver", "help", "undo"]);
+        assert_eq!(code, Some(0));
+        assert!(out.contains("Usage: ipvsadm realserver undo"), "{out}");
     }
 
     #[test]
@@ -1483,24 +525,43 @@ mod tests {
         let (mut o, mut e) = (Vec::new(), Vec::new());
         let args: Vec<OsString> = vec!["-Ln".into()];
         assert_eq!(dispatch("ipvsadm-rs", &args, &mut o, &mut e), None);
-        let mut o = Vec::new();
-        let mut e = Vec::new();
-        let args: Vec<OsString> = vec!["realserver".into(), "--help".into()];
-        assert_eq!(
-            dispatch("/usr/sbin/ipvsadm", &args, &mut o, &mut e),
-            Some(0)
-        );
-        let text = String::from_utf8(o).unwrap();
-        assert!(
-            text.starts_with("usage: ipvsadm realserver apply"),
-            "{text}"
-        );
-        assert!(text.contains("/run/ipvsadm-rs/realserver.state"));
-        let mut o = Vec::new();
-        let args: Vec<OsString> = vec!["realserver".into(), "--help".into()];
+        let args: Vec<OsString> = vec!["check".into(), "--help".into()];
         assert_eq!(dispatch("ipvsadm-rs", &args, &mut o, &mut e), Some(0));
         assert!(String::from_utf8(o)
             .unwrap()
-            .starts_with("usage: ipvsadm-rs realserver apply"));
+            .contains("Usage: ipvsadm-rs check"));
+    }
+
+    /// The man page and completions come from the row in
+    /// `commands::table::SUBCOMMANDS`; it must name exactly clap's options
+    /// and actions, each option with the actions that take it.
+    #[test]
+    fn the_documented_options_are_the_parsed_ones() {
+        let row = crate::commands::table::find("realserver").unwrap();
+        let cmd = Args::command();
+        let actions: Vec<&str> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        assert_eq!(row.actions, actions.as_slice());
+        for action in &actions {
+            let sub = cmd.find_subcommand(action).unwrap();
+            let mut parsed: Vec<&str> = sub
+                .get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long())
+                .filter(|l| *l != "help")
+                .collect();
+            parsed.sort_unstable();
+            let mut documented: Vec<&str> = row
+                .options
+                .iter()
+                .filter(|o| o.with.is_empty() || o.with.contains(action))
+                .map(|o| o.long)
+                .collect();
+            documented.sort_unstable();
+            assert_eq!(documented, parsed, "{action}");
+        }
     }
 }

@@ -3,7 +3,12 @@
 //! the kernel reached through [`crate::client`] and the host through
 //! [`crate::route`]. No argument parsing and no printing here.
 
+pub mod check;
 pub mod drain;
 pub mod fetch;
+pub mod findings;
 pub mod plan;
+pub mod realserver;
+#[cfg(test)]
+pub(crate) mod testhost;
 pub mod top;

@@ -21,8 +21,10 @@ ip addr add 192.168.10.2/24 dev d0
 ip link set d0 up
 
 run 0 "$RS" check --help
-has "usage: ipvsadm-rs check [--json]"
+has "Usage: ipvsadm-rs check [OPTIONS]"
+has "--json"
 run 2 "$RS" check --bogus
+has "error: unexpected argument '--bogus' found"
 run 0 "$RS" check
 has "there are no virtual services"
 
