@@ -153,7 +153,7 @@ fn build(root: &Path) -> Result<PathBuf> {
     if !status.success() {
         bail!("building the ipvs_bench helper failed");
     }
-    Ok(root.join("target/release/examples/ipvs_bench"))
+    Ok(crate::cargo::target_dir(root).join("release/examples/ipvs_bench"))
 }
 
 /// The host's load averages and core count, for the record.

@@ -71,6 +71,15 @@ fn parse_test_result(line: &str) -> Option<(u64, u64)> {
     Some((passed?, failed?))
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when it is set (relative
+/// to the workspace root), else `target/`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => root.join(d),
+        _ => root.join("target"),
+    }
+}
+
 /// The product's binaries.
 pub const BINS: [&str; 3] = ["ipvsadm-rs", "ipvsadm-rs-save", "ipvsadm-rs-restore"];
 
@@ -110,7 +119,7 @@ pub fn build_release_bins(root: &Path) -> Result<PathBuf> {
         if !status.success() {
             bail!("cargo rustc --release --bin {bin} failed");
         }
-        let built = root.join("target/release").join(bin);
+        let built = target_dir(root).join("release").join(bin);
         let to = dir.join(bin);
         // Replace rather than overwrite in place: a running VM build may
         // still hold the old file open.
