@@ -11,10 +11,11 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 
 use crate::client::{Client, Error, Request};
-use crate::ipvsadm::errors::{ipvs_strerror, Op};
+use crate::ipvsadm::errors::{errno_of, ipvs_strerror, Op};
+use crate::ipvsadm::lines::{self, Step};
 use crate::ipvsadm::print;
 use crate::ipvsadm::resolve::NumericResolver;
-use crate::ipvsadm::run::{self, Step};
+use crate::ipvsadm::startup;
 use crate::model::{Dest, Service, ServiceEntry, ServiceKey};
 use crate::services::plan::{self, Change, Kind};
 
@@ -165,11 +166,11 @@ pub fn run(
         Ok(t) => t,
         Err(code) => return code,
     };
-    let mut session = match run::init(err, false) {
-        Ok(s) => s,
+    let mut client = match startup::open(err) {
+        Ok(c) => c,
         Err(code) => return code,
     };
-    apply(&mut session.client, &desired, a.dry_run, out, err)
+    apply(&mut client, &desired, a.dry_run, out, err)
 }
 
 /// Reads an apply file into the table it describes. Every bad line is
@@ -183,8 +184,8 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
     let mut dest_lines: Vec<(usize, ServiceKey, Dest)> = Vec::new();
     let mut bad: Vec<(usize, String)> = Vec::new();
     let mut words = Vec::new();
-    for (n, raw) in run::restore_lines(input) {
-        match run::check_line(
+    for (n, raw) in lines::restore_lines(input) {
+        match lines::check_line(
             prog,
             raw,
             &mut words,
@@ -357,7 +358,7 @@ fn refusal(c: &Change, e: &Error) -> String {
     format!(
         "{}: {}",
         command_line(c),
-        ipvs_strerror(op_of(c), run::errno_of(e))
+        ipvs_strerror(op_of(c), errno_of(e))
     )
 }
 
@@ -376,7 +377,7 @@ pub(crate) fn apply(
             let _ = writeln!(
                 err,
                 "apply: cannot read the IPVS table: {}",
-                ipvs_strerror(Op::GetService, run::errno_of(&e))
+                ipvs_strerror(Op::GetService, errno_of(&e))
             );
             return 1;
         }
@@ -472,7 +473,7 @@ fn roll_back(
                 let _ = writeln!(
                     err,
                     "apply: ROLLBACK FAILED: cannot read the table to undo the changes: {}",
-                    ipvs_strerror(Op::GetService, run::errno_of(&e))
+                    ipvs_strerror(Op::GetService, errno_of(&e))
                 );
                 return 3;
             }
@@ -503,7 +504,7 @@ fn roll_back(
             let _ = writeln!(
                 err,
                 "apply: ROLLBACK UNVERIFIED: cannot read the table back: {}",
-                ipvs_strerror(Op::GetService, run::errno_of(&e))
+                ipvs_strerror(Op::GetService, errno_of(&e))
             );
             for f in &undo_failed {
                 let _ = writeln!(err, "apply:   could not undo: {f}");
@@ -677,7 +678,7 @@ mod tests {
         let mut words = Vec::new();
         for c in &changes {
             let line = command_line(c);
-            match run::check_line(
+            match lines::check_line(
                 "ipvsadm",
                 line.as_bytes(),
                 &mut words,

@@ -6,4 +6,5 @@
 pub mod drain;
 pub mod fetch;
 pub mod plan;
+pub mod restore;
 pub mod top;
