@@ -3,6 +3,7 @@
 //! the kernel reached through [`crate::client`] and the host through
 //! [`crate::route`]. No argument parsing and no printing here.
 
+pub mod apply;
 pub mod drain;
 pub mod fetch;
 pub mod plan;
