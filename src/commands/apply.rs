@@ -131,16 +131,14 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
     let mut services: HashMap<ServiceKey, (usize, usize)> = HashMap::new();
     let mut dest_lines: Vec<(usize, ServiceKey, Dest)> = Vec::new();
     let mut bad: Vec<(usize, String)> = Vec::new();
-    let mut words = Vec::new();
-    for (n, raw) in lines::restore_lines(input) {
-        match lines::check_line(
-            prog,
-            raw,
-            &mut words,
-            &crate::ipvsadm::resolve::SystemResolver,
-        ) {
-            Err(f) => bad.push((n, f.stderr.trim_end_matches('\n').to_string())),
-            Ok(Step::Write(Request::AddService(s), _)) => match services.get(&s.key) {
+    // Every line is checked as a restore checks it (by the same engine).
+    let checked = lines::check_input(prog, input, &crate::ipvsadm::resolve::SystemResolver);
+    for (n, f) in checked.failed {
+        bad.push((n, f.stderr.trim_end_matches('\n').to_string()));
+    }
+    for (n, step) in checked.steps {
+        match step {
+            Step::Write(Request::AddService(s), _) => match services.get(&s.key) {
                 Some((first, _)) => bad.push((
                     n,
                     format!("this service is already defined on line {first}"),
@@ -153,8 +151,8 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
                     });
                 }
             },
-            Ok(Step::Write(Request::AddDest(s, d), _)) => dest_lines.push((n, s.key, d)),
-            Ok(_) => bad.push((
+            Step::Write(Request::AddDest(s, d), _) => dest_lines.push((n, s.key, d)),
+            _ => bad.push((
                 n,
                 "only -A (add-service) and -a (add-server) lines belong in an apply file"
                     .to_string(),

@@ -155,6 +155,38 @@ pub fn check_text_line(prog: &str, text: &str, resolver: &dyn Resolver) -> Resul
     step_of(prog, inv)
 }
 
+/// Checks every command line of restore input: each good line's number
+/// and step, and each bad line's number and failure, in line order. Text
+/// (the usual case) is validated once, not line by line, and checked by
+/// the engine ([`restore::check_lines`]), in parallel when it is large;
+/// other input line by line here.
+pub fn check_input(
+    prog: &str,
+    input: &[u8],
+    resolver: &dyn Resolver,
+) -> restore::Checked<Step, Failure> {
+    match std::str::from_utf8(input) {
+        Ok(text) => restore::check_lines(&restore_text_lines(text), |line| {
+            check_text_line(prog, line, resolver)
+        }),
+        Err(_) => {
+            let mut good = Vec::new();
+            let mut failed = Vec::new();
+            let mut words = Vec::new();
+            for (number, raw) in restore_lines(input) {
+                match check_line(prog, raw, &mut words, resolver) {
+                    Ok(step) => good.push((number, step)),
+                    Err(f) => failed.push((number, f)),
+                }
+            }
+            restore::Checked {
+                steps: good.into(),
+                failed,
+            }
+        }
+    }
+}
+
 /// The step of a parsed restore line; a nested restore is refused.
 fn step_of(prog: &str, inv: Invocation) -> Result<Step, Failure> {
     if inv.command == Command::Restore {

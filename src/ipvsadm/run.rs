@@ -1,6 +1,12 @@
 //! Running the command line: start-up, one parsed invocation against the
 //! kernel, and the `-save` / `-restore` front ends.
 //!
+//! For a restore this is the front end only: it reads the input, hands
+//! the lines and ipvsadm's line checker ([`crate::ipvsadm::lines`]) to the
+//! restore engine ([`crate::services::restore`]), and turns what the
+//! engine returns (bad lines, failed writes, each with its line number)
+//! into ipvsadm's messages and exit status.
+//!
 //! Everything here writes to the `out` and `err` streams it is given and
 //! returns the exit status, so that the binaries stay thin.
 
@@ -607,35 +613,14 @@ fn check_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Steps,
     check_restore_with(prog, input, &SystemResolver, err)
 }
 
-/// [`check_restore`] with the names looked up by `resolver`. Text (the
-/// usual case) is validated once, not line by line, and checked by the
-/// engine, in parallel when it is large; other input line by line here.
+/// [`check_restore`] with the names looked up by `resolver`.
 fn check_restore_with(
     prog: &str,
     input: &[u8],
     resolver: &dyn Resolver,
     err: &mut dyn Write,
 ) -> Result<Steps, i32> {
-    let checked = match std::str::from_utf8(input) {
-        Ok(text) => restore::check_lines(&lines::restore_text_lines(text), |line| {
-            lines::check_text_line(prog, line, resolver)
-        }),
-        Err(_) => {
-            let mut good = Vec::new();
-            let mut failed = Vec::new();
-            let mut words = Vec::new();
-            for (number, raw) in lines::restore_lines(input) {
-                match lines::check_line(prog, raw, &mut words, resolver) {
-                    Ok(step) => good.push((number, step)),
-                    Err(f) => failed.push((number, f)),
-                }
-            }
-            restore::Checked {
-                steps: good.into(),
-                failed,
-            }
-        }
-    };
+    let checked = lines::check_input(prog, input, resolver);
     let Some((_, first)) = checked.failed.first() else {
         return Ok(checked.steps);
     };
