@@ -218,10 +218,11 @@ pub struct Applied {
 }
 
 /// Applies checked lines in order. Runs of consecutive writes go to the
-/// kernel in batches of at most [`RESTORE_CHUNK`] (one request per call
-/// unless `batching`); every other line is handed to `lines.run` between
-/// them. The writes go through `lines.client()`. Each failed write is handed to `lines.failed` with its line
-/// number, in line order, exactly as when sending one by one.
+/// kernel through `lines.client()` in batches of at most
+/// [`RESTORE_CHUNK`] (one request per call unless `batching`); every other
+/// line is handed to `lines.run` between them. Each failed write is handed
+/// to `lines.failed` with its line number, in line order, exactly as when
+/// sending one by one.
 pub fn apply<T, R>(
     steps: impl IntoIterator<Item = (usize, Step<T, R>)>,
     batching: bool,
