@@ -29,9 +29,9 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use ipvsadm_rs::client::{Client, Request};
+use ipvsadm_rs::ipvsadm::lines::write_request;
 use ipvsadm_rs::ipvsadm::parse;
 use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
-use ipvsadm_rs::ipvsadm::run::write_request;
 use ipvsadm_rs::model::Service;
 
 fn main() -> ExitCode {

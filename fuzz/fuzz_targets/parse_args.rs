@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use ipvsadm_rs::ipvsadm::parse::parse;
 use ipvsadm_rs::ipvsadm::resolve::{NumericResolver, Resolver, StaticResolver};
-use ipvsadm_rs::ipvsadm::run::write_request;
+use ipvsadm_rs::ipvsadm::lines::write_request;
 use ipvsadm_rs::model::Protocol;
 use libfuzzer_sys::fuzz_target;
 

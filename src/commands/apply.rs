@@ -1,77 +1,59 @@
-//! `ipvsadm-rs apply [--dry-run] [FILE]`: makes the live table equal to a
-//! file in the save format with the fewest writes, never a flush, and
-//! undoes what it did when the kernel refuses part of it.
-//!
-//! The diff itself is [`crate::services::plan`]; this module reads the file (with
-//! the restore line parser), reads the live table once, prints or sends
-//! the plan, and rolls back.
+//! `ipvsadm-rs apply [--dry-run] [FILE]`: the front end of
+//! [`crate::services::apply`]. It parses its arguments (clap), reads the
+//! file in the save format (with ipvsadm's restore-line grammar,
+//! [`crate::ipvsadm::lines`]), opens the kernel as ipvsadm does, and
+//! prints the plan (`--dry-run`) or what the engine returns, with the
+//! exit status. The diff is [`crate::services::plan`]; sending, undoing
+//! and checking are the engine's.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 
-use crate::client::{Client, Error, Request};
-use crate::ipvsadm::errors::{ipvs_strerror, Op};
+use clap::Parser;
+use comfy_table::{ContentArrangement, Table};
+
+use crate::client::{Error, Request};
+use crate::ipvsadm::errors::{errno_of, ipvs_strerror, Op};
+use crate::ipvsadm::lines::{self, Step};
 use crate::ipvsadm::print;
 use crate::ipvsadm::resolve::NumericResolver;
-use crate::ipvsadm::run::{self, Step};
+use crate::ipvsadm::startup;
 use crate::model::{Dest, Service, ServiceEntry, ServiceKey};
-use crate::services::plan::{self, Change, Kind};
+use crate::services::apply::{self as engine, End, Failure, Outcome, UndoError};
+use crate::services::plan::{Change, Kind};
 
-/// The help text of `apply` (`-h`, `--help`), also the source of its
-/// manual page section.
-pub const APPLY_HELP: &str = "\
-Usage: ipvsadm-rs apply [--dry-run] [FILE]
-
-Make the live IPVS table equal to FILE (standard input when FILE is
-absent or -). FILE holds a table in the format ipvsadm-rs -S prints:
--A lines for virtual services and -a lines for their real servers;
-blank lines and lines starting with # are skipped.
-
-The live table is read once and only what differs is changed: settings
-are edited in place (-E, -e), and services and real servers are added
-or deleted only when one side lacks them. The table is never flushed, so
-connections through services that stay are kept. The changes go to the
-kernel in one batch; if it refuses any of them, those that were made are
-undone and the table is left as it was.
-
-Options:
-  --dry-run   print the changes as ipvsadm command lines, send nothing
-  -h, --help  show this help
-
-Exit status:
-  0  the table matches FILE (changes applied, or nothing to do)
-  1  the kernel refused a change (all undone), or the table could not
-     be read
-  2  bad usage, or a bad line in FILE (nothing sent)
-  3  the kernel refused a change and undoing it failed: the table is
-     neither as it was nor as FILE asks (what is left is printed)
-";
-
-/// Where `apply` reads the live table and sends its changes: the kernel
-/// in real use, an in-memory table in tests.
-pub(crate) trait Table {
-    /// The whole table, services in listing order.
-    fn read(&mut self) -> Result<Vec<ServiceEntry>, Error>;
-    /// Sends the requests as one batch; one result per request.
-    fn send(&mut self, reqs: &[Request]) -> Result<Vec<Result<(), Error>>, Error>;
-}
-
-impl Table for Client {
-    fn read(&mut self) -> Result<Vec<ServiceEntry>, Error> {
-        let mut services = self.services()?;
-        services.sort_by_key(|s| plan::service_order(&s.key));
-        let mut table = Vec::with_capacity(services.len());
-        for service in services {
-            let dests = self.dests(&service)?;
-            table.push(ServiceEntry { service, dests });
-        }
-        Ok(table)
-    }
-
-    fn send(&mut self, reqs: &[Request]) -> Result<Vec<Result<(), Error>>, Error> {
-        self.batch(reqs)
-    }
+/// The arguments of `apply`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "apply",
+    about = "Make the live table equal to a saved table, changing only what differs.",
+    long_about = "Make the live IPVS table equal to FILE (standard input when FILE is absent \
+or -). FILE holds a table in the format ipvsadm-rs -S prints: -A lines for virtual services and \
+-a lines for their real servers; blank lines and lines starting with # are skipped.\n\n\
+The live table is read once and only what differs is changed: settings are edited in place \
+(-E, -e), and services and real servers are added or deleted only when one side lacks them. The \
+table is never flushed, so connections through services that stay are kept. The changes go to \
+the kernel in one batch; if it refuses any of them, those that were made are undone and the \
+table is left as it was.",
+    override_usage = "ipvsadm-rs apply [--dry-run] [FILE]",
+    after_long_help = "Exit status:\n  \
+0  the table matches FILE (changes applied, or nothing to do)\n  \
+1  the kernel refused a change (all undone), or the table could not be read\n  \
+2  bad usage, or a bad line in FILE (nothing sent)\n  \
+3  the kernel refused a change and undoing it failed: the table is neither as it was nor \
+as FILE asks (what is left is printed)"
+)]
+pub struct Args {
+    /// Print the changes as ipvsadm command lines (a table on a terminal);
+    /// send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The table to apply, in the save format (standard input when absent
+    /// or -).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 /// Runs `apply` when `args` (the words after the program name) start with
@@ -89,42 +71,8 @@ pub fn dispatch(
     Some(run(prog, args.get(1..).unwrap_or(&[]), stdin, out, err))
 }
 
-/// What the command line asked for.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Args {
-    dry_run: bool,
-    help: bool,
-    /// `None` for standard input.
-    file: Option<OsString>,
-}
-
-fn parse_args(args: &[OsString]) -> Result<Args, String> {
-    let mut a = Args::default();
-    let mut options = true;
-    for word in args {
-        let text = word.to_string_lossy();
-        match text.as_ref() {
-            "--dry-run" if options => a.dry_run = true,
-            "-h" | "--help" if options => a.help = true,
-            "--" if options => options = false,
-            t if options && t.starts_with('-') && t != "-" => {
-                return Err(format!("unknown option `{t}'"))
-            }
-            _ => {
-                if a.file.is_some() {
-                    return Err(format!("one FILE only (`{text}' is a second one)"));
-                }
-                a.file = Some(word.clone());
-            }
-        }
-    }
-    if a.file.as_deref().is_some_and(|f| f == "-") {
-        a.file = None;
-    }
-    Ok(a)
-}
-
-/// `ipvsadm-rs apply ARGS...` (the words after `apply`).
+/// `ipvsadm-rs apply ARGS...` (the words after `apply`). A usage error
+/// is clap's message on `err` and status 2; `--help` goes to `out`.
 pub fn run(
     prog: &str,
     args: &[OsString],
@@ -132,30 +80,30 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let a = match parse_args(args) {
+    let argv = std::iter::once(OsString::from(format!("{prog} apply"))).chain(args.iter().cloned());
+    let a = match Args::try_parse_from(argv) {
         Ok(a) => a,
-        Err(msg) => {
-            let _ = write!(
-                err,
-                "{prog} apply: {msg}\nTry `{prog} apply --help' for more information.\n"
-            );
-            return 2;
+        Err(e) => {
+            let text = e.render().to_string();
+            return if e.use_stderr() {
+                let _ = err.write_all(text.as_bytes());
+                2
+            } else {
+                match out.write_all(text.as_bytes()) {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                }
+            };
         }
     };
-    if a.help {
-        return match out.write_all(APPLY_HELP.as_bytes()) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        };
-    }
+    let file = a.file.filter(|f| f.as_os_str() != "-");
     let mut input = Vec::new();
-    let read = match &a.file {
+    let read = match &file {
         Some(path) => std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut input)),
         None => stdin.read_to_end(&mut input),
     };
     if let Err(e) = read {
-        let name = a
-            .file
+        let name = file
             .as_deref()
             .map_or("standard input".into(), |p| p.to_string_lossy());
         let _ = writeln!(err, "{prog} apply: cannot read {name}: {e}");
@@ -165,11 +113,12 @@ pub fn run(
         Ok(t) => t,
         Err(code) => return code,
     };
-    let mut session = match run::init(err, false) {
-        Ok(s) => s,
+    let mut client = match startup::open(err) {
+        Ok(c) => c,
         Err(code) => return code,
     };
-    apply(&mut session.client, &desired, a.dry_run, out, err)
+    let terminal = std::io::stdout().is_terminal();
+    apply(&mut client, &desired, a.dry_run, terminal, out, err)
 }
 
 /// Reads an apply file into the table it describes. Every bad line is
@@ -182,16 +131,14 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
     let mut services: HashMap<ServiceKey, (usize, usize)> = HashMap::new();
     let mut dest_lines: Vec<(usize, ServiceKey, Dest)> = Vec::new();
     let mut bad: Vec<(usize, String)> = Vec::new();
-    let mut words = Vec::new();
-    for (n, raw) in run::restore_lines(input) {
-        match run::check_line(
-            prog,
-            raw,
-            &mut words,
-            &crate::ipvsadm::resolve::SystemResolver,
-        ) {
-            Err(f) => bad.push((n, f.stderr.trim_end_matches('\n').to_string())),
-            Ok(Step::Write(Request::AddService(s), _)) => match services.get(&s.key) {
+    // Every line is checked as a restore checks it (by the same engine).
+    let checked = lines::check_input(prog, input, &crate::ipvsadm::resolve::SystemResolver);
+    for (n, f) in checked.failed {
+        bad.push((n, f.stderr.trim_end_matches('\n').to_string()));
+    }
+    for (n, step) in checked.steps {
+        match step {
+            Step::Write(Request::AddService(s), _) => match services.get(&s.key) {
                 Some((first, _)) => bad.push((
                     n,
                     format!("this service is already defined on line {first}"),
@@ -204,8 +151,8 @@ fn desired_table(prog: &str, input: &[u8], err: &mut dyn Write) -> Result<Vec<Se
                     });
                 }
             },
-            Ok(Step::Write(Request::AddDest(s, d), _)) => dest_lines.push((n, s.key, d)),
-            Ok(_) => bad.push((
+            Step::Write(Request::AddDest(s, d), _) => dest_lines.push((n, s.key, d)),
+            _ => bad.push((
                 n,
                 "only -A (add-service) and -a (add-server) lines belong in an apply file"
                     .to_string(),
@@ -357,31 +304,78 @@ fn refusal(c: &Change, e: &Error) -> String {
     format!(
         "{}: {}",
         command_line(c),
-        ipvs_strerror(op_of(c), run::errno_of(e))
+        ipvs_strerror(op_of(c), errno_of(e))
     )
 }
 
-/// Reads the live table, plans, and prints or applies the plan; returns
-/// the exit status (see [`APPLY_HELP`]).
+/// What a change does, in words: `add service`, `delete real server`.
+fn change_word(c: &Change) -> &'static str {
+    match c {
+        Change::AddService(_) => "add service",
+        Change::EditService { .. } => "edit service",
+        Change::DelService(_) => "delete service",
+        Change::AddDest(..) => "add real server",
+        Change::EditDest { .. } => "edit real server",
+        Change::DelDest(..) => "delete real server",
+    }
+}
+
+/// The `--dry-run` plan as it goes to standard output: off a terminal one
+/// command line per change, plain and stable for scripts (the lines read
+/// back with `-R`); on a terminal a table (comfy-table, no colours) that
+/// numbers the changes and says what each does.
+pub fn render_plan(changes: &[Change], terminal: bool) -> String {
+    if !terminal {
+        let mut text = String::new();
+        for c in changes {
+            text.push_str(&command_line(c));
+            text.push('\n');
+        }
+        return text;
+    }
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(vec!["#", "CHANGE", "COMMAND"]);
+    for (i, c) in changes.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string(),
+            change_word(c).to_string(),
+            command_line(c),
+        ]);
+    }
+    // Without the padding comfy-table leaves at the ends of the lines.
+    let mut text = String::new();
+    for line in t.to_string().lines() {
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads the live table, plans, and prints (`dry_run`, as a table when
+/// `terminal`) or applies the plan, reporting what the engine returns;
+/// returns the exit status (see [`Args`]).
 pub(crate) fn apply(
-    table: &mut dyn Table,
+    table: &mut dyn engine::Table,
     desired: &[ServiceEntry],
     dry_run: bool,
+    terminal: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let start = match table.read() {
-        Ok(t) => t,
+    let planned = match engine::plan(table, desired) {
+        Ok(p) => p,
         Err(e) => {
             let _ = writeln!(
                 err,
                 "apply: cannot read the IPVS table: {}",
-                ipvs_strerror(Op::GetService, run::errno_of(&e))
+                ipvs_strerror(Op::GetService, errno_of(&e))
             );
             return 1;
         }
     };
-    let changes = plan::plan(&start, desired);
+    let (start, changes) = (&planned.start, &planned.changes);
     if changes.is_empty() {
         let dests: usize = start.iter().map(|e| e.dests.len()).sum();
         let _ = writeln!(
@@ -395,204 +389,119 @@ pub(crate) fn apply(
         return 0;
     }
     if dry_run {
-        let mut text = String::new();
-        for c in &changes {
-            text.push_str(&command_line(c));
-            text.push('\n');
-        }
+        let text = render_plan(changes, terminal);
         if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             let _ = writeln!(err, "apply: write error: {e}");
             return 1;
         }
-        let _ = writeln!(err, "apply: dry run: {}, nothing sent", summary(&changes));
+        let _ = writeln!(err, "apply: dry run: {}, nothing sent", summary(changes));
         return 0;
     }
-    let reqs: Vec<Request> = changes.iter().map(Change::request).collect();
-    match table.send(&reqs) {
-        Ok(results) => {
-            let mut applied = Vec::new();
-            let mut refused = Vec::new();
-            for (c, r) in changes.iter().zip(&results) {
-                match r {
-                    Ok(()) => applied.push(c.clone()),
-                    Err(e) => refused.push(refusal(c, e)),
-                }
-            }
-            if refused.is_empty() && results.len() == changes.len() {
-                let _ = writeln!(err, "apply: {}", summary(&changes));
-                return 0;
-            }
+    let outcome = engine::apply(table, &planned);
+    report(changes, &outcome, err)
+}
+
+/// Prints what sending the plan came to; returns the exit status: 0
+/// applied, 1 refused and rolled back, 3 rollback failed or unverified.
+fn report(changes: &[Change], outcome: &Outcome, err: &mut dyn Write) -> i32 {
+    let (failure, rollback) = match outcome {
+        Outcome::Applied => {
+            let _ = writeln!(err, "apply: {}", summary(changes));
+            return 0;
+        }
+        Outcome::Failed { failure, rollback } => (failure, rollback),
+    };
+    match failure {
+        Failure::Refused(refused) => {
             let _ = writeln!(
                 err,
                 "apply: the kernel refused {} of {} changes:",
                 refused.len(),
                 changes.len()
             );
-            for r in &refused {
-                let _ = writeln!(err, "apply:   {r}");
+            for (c, e) in refused {
+                let _ = writeln!(err, "apply:   {}", refusal(c, e));
             }
-            roll_back(
-                table,
-                &start,
-                Some((applied.len(), plan::undo(&applied))),
-                err,
-            )
         }
-        Err(e) => {
+        Failure::BatchLost(e) => {
             let _ = writeln!(
                 err,
                 "apply: the batch of {} changes failed ({e}); the kernel may have applied part of it",
                 changes.len()
             );
-            roll_back(table, &start, None, err)
         }
     }
-}
-
-/// Puts the table back as it was at `start`: with `undo` (how many changes
-/// were applied, and their inverses in order) when it is known which
-/// changes were applied, otherwise with a fresh plan from the table as it
-/// is now. Then
-/// reads the table again and compares it with `start`. Returns 1 when the
-/// table is as it was, 3 (with a loud report of what is left) when not.
-fn roll_back(
-    table: &mut dyn Table,
-    start: &[ServiceEntry],
-    undo: Option<(usize, Vec<Change>)>,
-    err: &mut dyn Write,
-) -> i32 {
-    let (applied, undo) = match undo {
-        Some(u) => u,
-        None => match table.read() {
-            Ok(now) => {
-                let back = plan::plan(&now, start);
-                (back.len(), back)
-            }
-            Err(e) => {
-                let _ = writeln!(
-                    err,
-                    "apply: ROLLBACK FAILED: cannot read the table to undo the changes: {}",
-                    ipvs_strerror(Op::GetService, run::errno_of(&e))
-                );
-                return 3;
-            }
-        },
-    };
-    let mut undo_failed = Vec::new();
-    if !undo.is_empty() {
+    if let End::CannotRead(e) = &rollback.end {
+        let _ = writeln!(
+            err,
+            "apply: ROLLBACK FAILED: cannot read the table to undo the changes: {}",
+            ipvs_strerror(Op::GetService, errno_of(e))
+        );
+        return 3;
+    }
+    if let Some(applied) = rollback.undoing {
         let _ = writeln!(
             err,
             "apply: undoing the {applied} change{} that went through",
             if applied == 1 { "" } else { "s" }
         );
-        let reqs: Vec<Request> = undo.iter().map(Change::request).collect();
-        match table.send(&reqs) {
-            Ok(results) => {
-                for (c, r) in undo.iter().zip(&results) {
-                    if let Err(e) = r {
-                        undo_failed.push(refusal(c, e));
-                    }
-                }
-            }
-            Err(e) => undo_failed.push(format!("the undo batch failed: {e}")),
-        }
     }
-    let left = match table.read() {
-        Ok(now) => plan::plan(&now, start),
-        Err(e) => {
+    let undo_failed: Vec<String> = rollback
+        .undo_errors
+        .iter()
+        .map(|u| match u {
+            UndoError::Refused(c, e) => refusal(c, e),
+            UndoError::BatchFailed(e) => format!("the undo batch failed: {e}"),
+        })
+        .collect();
+    match &rollback.end {
+        End::AsItWas => {
+            for f in &undo_failed {
+                let _ = writeln!(err, "apply: (undo refused, but not needed: {f})");
+            }
+            let _ = writeln!(err, "apply: rolled back: the table is as it was");
+            1
+        }
+        End::CannotRead(_) => 3,
+        End::Unverified(e) => {
             let _ = writeln!(
                 err,
                 "apply: ROLLBACK UNVERIFIED: cannot read the table back: {}",
-                ipvs_strerror(Op::GetService, run::errno_of(&e))
+                ipvs_strerror(Op::GetService, errno_of(e))
             );
             for f in &undo_failed {
                 let _ = writeln!(err, "apply:   could not undo: {f}");
             }
-            return 3;
+            3
         }
-    };
-    if left.is_empty() {
-        for f in &undo_failed {
-            let _ = writeln!(err, "apply: (undo refused, but not needed: {f})");
+        End::Left(left) => {
+            let _ = writeln!(
+                err,
+                "apply: ROLLBACK FAILED: the table is NOT as it was before apply"
+            );
+            for f in &undo_failed {
+                let _ = writeln!(err, "apply:   could not undo: {f}");
+            }
+            let _ = writeln!(
+                err,
+                "apply: {} difference{} left; these commands would restore the table:",
+                left.len(),
+                if left.len() == 1 { "" } else { "s" }
+            );
+            for c in left {
+                let _ = writeln!(err, "apply:   ipvsadm-rs {}", command_line(c));
+            }
+            3
         }
-        let _ = writeln!(err, "apply: rolled back: the table is as it was");
-        return 1;
     }
-    let _ = writeln!(
-        err,
-        "apply: ROLLBACK FAILED: the table is NOT as it was before apply"
-    );
-    for f in &undo_failed {
-        let _ = writeln!(err, "apply:   could not undo: {f}");
-    }
-    let _ = writeln!(
-        err,
-        "apply: {} difference{} left; these commands would restore the table:",
-        left.len(),
-        if left.len() == 1 { "" } else { "s" }
-    );
-    for c in &left {
-        let _ = writeln!(err, "apply:   ipvsadm-rs {}", command_line(c));
-    }
-    3
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::plan::sim::Sim;
+    use crate::services::apply::fake::Fake;
+    use crate::services::plan::{self, sim::Sim};
     use std::io;
-
-    /// The simulated kernel behind the `Table` trait; `lose` makes the
-    /// numbered `send` (from 0) apply its first half and then fail as a
-    /// broken socket would; `unreadable` makes reads after the first fail.
-    struct Fake {
-        sim: Sim,
-        sends: usize,
-        reads: usize,
-        lose: Option<usize>,
-        unreadable: bool,
-    }
-
-    impl Fake {
-        fn new(sim: Sim) -> Fake {
-            Fake {
-                sim,
-                sends: 0,
-                reads: 0,
-                lose: None,
-                unreadable: false,
-            }
-        }
-    }
-
-    impl Table for Fake {
-        fn read(&mut self) -> Result<Vec<ServiceEntry>, Error> {
-            self.reads += 1;
-            if self.unreadable && self.reads > 1 {
-                return Err(Error::Kernel { errno: libc::EPERM });
-            }
-            let mut t = self.sim.table.clone();
-            t.sort_by_key(|e| plan::service_order(&e.service.key));
-            Ok(t)
-        }
-
-        fn send(&mut self, reqs: &[Request]) -> Result<Vec<Result<(), Error>>, Error> {
-            let n = self.sends;
-            self.sends += 1;
-            if self.lose == Some(n) {
-                let half = reqs.get(..reqs.len() / 2).unwrap();
-                self.sim.batch(half);
-                return Err(Error::Io(io::Error::from_raw_os_error(libc::ENOBUFS)));
-            }
-            Ok(self
-                .sim
-                .batch(reqs)
-                .into_iter()
-                .map(|r| r.map_err(|errno| Error::Kernel { errno }))
-                .collect())
-        }
-    }
 
     fn table_of(text: &str) -> Vec<ServiceEntry> {
         let mut err = Vec::new();
@@ -631,7 +540,14 @@ mod tests {
 
     fn run_fake(mut fake: Fake, want: &str, dry_run: bool) -> (Fake, String, String, i32) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = apply(&mut fake, &table_of(want), dry_run, &mut out, &mut err);
+        let code = apply(
+            &mut fake,
+            &table_of(want),
+            dry_run,
+            false,
+            &mut out,
+            &mut err,
+        );
         (
             fake,
             String::from_utf8(out).unwrap(),
@@ -671,13 +587,45 @@ mod tests {
     }
 
     #[test]
+    fn dry_run_plan_is_a_table_on_a_terminal_and_plain_lines_off_it() {
+        let changes = plan::plan(&table_of(LIVE), &table_of(WANT));
+        let plain = render_plan(&changes, false);
+        let lines: Vec<String> = changes.iter().map(command_line).collect();
+        assert_eq!(plain, format!("{}\n", lines.join("\n")));
+        let table = render_plan(&changes, true);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 1 + changes.len(), "{table}");
+        let header: Vec<&str> = rows[0].split_whitespace().collect();
+        assert_eq!(header, ["#", "CHANGE", "COMMAND"]);
+        assert!(
+            rows[1]
+                .trim_start()
+                .starts_with("1  delete real server  -d -t 10.0.0.1:80 -r 10.1.0.2:8080"),
+            "{table}"
+        );
+        assert!(rows[7].contains("7  add real server"), "{table}");
+        // Every command line is in the table whole, and the commands start
+        // in one column.
+        let col = rows[1].find("-d -t").unwrap();
+        for (row, line) in rows[1..].iter().zip(&lines) {
+            assert_eq!(
+                row.get(col..).map(str::trim_end),
+                Some(line.as_str()),
+                "{table}"
+            );
+        }
+        // No colour codes.
+        assert!(!table.contains('\x1b'));
+    }
+
+    #[test]
     fn dry_run_lines_read_back_as_the_same_changes() {
         // Each printed line parses to the request the change sends.
         let changes = plan::plan(&table_of(LIVE), &table_of(WANT));
         let mut words = Vec::new();
         for c in &changes {
             let line = command_line(c);
-            match run::check_line(
+            match lines::check_line(
                 "ipvsadm",
                 line.as_bytes(),
                 &mut words,
@@ -852,25 +800,27 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let p = |v: &[&str]| parse_args(&v.iter().map(OsString::from).collect::<Vec<_>>());
-        assert_eq!(p(&[]), Ok(Args::default()));
-        assert_eq!(p(&["-"]), Ok(Args::default()));
+        let p = |v: &[&str]| {
+            Args::try_parse_from(std::iter::once("ipvsadm-rs apply").chain(v.iter().copied()))
+                .map(|a| (a.dry_run, a.file))
+                .map_err(|e| e.kind())
+        };
+        assert_eq!(p(&[]), Ok((false, None)));
+        assert_eq!(p(&["-"]), Ok((false, Some("-".into()))));
         assert_eq!(
             p(&["--dry-run", "x.rules"]),
-            Ok(Args {
-                dry_run: true,
-                help: false,
-                file: Some("x.rules".into())
-            })
+            Ok((true, Some("x.rules".into())))
+        );
+        assert_eq!(p(&["--", "-odd"]), Ok((false, Some("-odd".into()))));
+        assert_eq!(p(&["-h"]).err(), Some(clap::error::ErrorKind::DisplayHelp));
+        assert_eq!(
+            p(&["-n"]).err(),
+            Some(clap::error::ErrorKind::UnknownArgument)
         );
         assert_eq!(
-            p(&["--", "-odd"]).unwrap().file,
-            Some(OsString::from("-odd"))
+            p(&["a", "b"]).err(),
+            Some(clap::error::ErrorKind::UnknownArgument)
         );
-        assert!(p(&["-h"]).unwrap().help);
-        assert!(p(&["--help"]).unwrap().help);
-        assert_eq!(p(&["-n"]), Err("unknown option `-n'".into()));
-        assert!(p(&["a", "b"]).is_err());
     }
 
     #[test]
@@ -890,7 +840,15 @@ mod tests {
             ),
             Some(0)
         );
-        assert_eq!(out, APPLY_HELP.as_bytes());
+        let help = String::from_utf8(std::mem::take(&mut out)).unwrap();
+        assert!(
+            help.starts_with("Make the live IPVS table equal to FILE"),
+            "{help}"
+        );
+        assert!(help.contains("\nUsage: ipvsadm-rs apply [--dry-run] [FILE]\n"));
+        assert!(help.contains("  --dry-run\n"), "{help}");
+        assert!(help.contains("Exit status:\n  0  the table matches FILE"));
+        assert!(help.contains("  3  the kernel refused a change and undoing it failed"));
         assert_eq!(
             dispatch(
                 "ipvsadm-rs",
@@ -901,10 +859,36 @@ mod tests {
             ),
             Some(2)
         );
-        assert_eq!(
-            String::from_utf8(err).unwrap(),
-            "ipvsadm-rs apply: unknown option `--bogus'\nTry `ipvsadm-rs apply --help' for more information.\n"
+        assert!(out.is_empty());
+        let text = String::from_utf8(std::mem::take(&mut err)).unwrap();
+        assert!(
+            text.starts_with("error: unexpected argument '--bogus' found\n"),
+            "{text}"
         );
+        assert!(text.contains("Usage: ipvsadm-rs apply [--dry-run] [FILE]\n"));
+        assert_eq!(
+            dispatch(
+                "ipvsadm-rs",
+                &args(&["apply", "a.rules", "b.rules"]),
+                &mut stdin,
+                &mut out,
+                &mut err
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            dispatch(
+                "ipvsadm-rs",
+                &args(&["apply", "/nonexistent/no-such.rules"]),
+                &mut stdin,
+                &mut out,
+                &mut err
+            ),
+            Some(2)
+        );
+        assert!(String::from_utf8(std::mem::take(&mut err))
+            .unwrap()
+            .ends_with("ipvsadm-rs apply: cannot read /nonexistent/no-such.rules: No such file or directory (os error 2)\n"));
         // A bad file is refused before the kernel is asked anything.
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut stdin: &[u8] = b"-C\n";

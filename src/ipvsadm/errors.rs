@@ -35,6 +35,12 @@ pub enum Op {
     Generic,
 }
 
+/// The errno a client error stands for. Failures before the kernel
+/// answered read as EINVAL, as in ipvsadm.
+pub fn errno_of(e: &crate::client::Error) -> i32 {
+    e.errno().unwrap_or(libc::EINVAL)
+}
+
 /// ipvsadm's text for `errno` during `op`.
 pub fn ipvs_strerror(op: Op, errno: i32) -> String {
     let specific = match (op, errno) {

@@ -11,9 +11,11 @@ pub mod conn;
 pub mod errors;
 pub mod flags;
 pub mod help;
+pub mod lines;
 pub mod options;
 pub mod parse;
 pub mod print;
 #[allow(unsafe_code)]
 pub mod resolve;
 pub mod run;
+pub mod startup;

@@ -1,6 +1,12 @@
 //! Running the command line: start-up, one parsed invocation against the
 //! kernel, and the `-save` / `-restore` front ends.
 //!
+//! For a restore this is the front end only: it reads the input, hands
+//! the lines and ipvsadm's line checker ([`crate::ipvsadm::lines`]) to the
+//! restore engine ([`crate::services::restore`]), and turns what the
+//! engine returns (bad lines, failed writes, each with its line number)
+//! into ipvsadm's messages and exit status.
+//!
 //! Everything here writes to the `out` and `err` streams it is given and
 //! returns the exit status, so that the binaries stay thin.
 
@@ -10,15 +16,17 @@ use std::net::IpAddr;
 
 use crate::client::{Client, Error, Request};
 use crate::ipvsadm::conn::{self, ConnError};
-use crate::ipvsadm::errors::{ipvs_strerror, Op};
+use crate::ipvsadm::errors::{errno_of, ipvs_strerror, Op};
 use crate::ipvsadm::help;
+use crate::ipvsadm::lines::{self, write_request, Step};
 use crate::ipvsadm::options::ListOptions;
 use crate::ipvsadm::parse::{self, Command, Failure, Invocation};
 use crate::ipvsadm::print;
 use crate::ipvsadm::resolve::{NumericResolver, Resolver, SystemResolver};
+use crate::ipvsadm::startup;
 use crate::json;
 use crate::model::{Family, Info, Service, ServiceEntry, ServiceKey, Stats};
-use crate::services::fetch;
+use crate::services::{fetch, restore};
 
 /// Which program the process behaves as: the three binaries share one
 /// entry point, and a binary installed or linked under the name
@@ -76,16 +84,6 @@ pub(crate) struct Session {
     info: Option<Info>,
 }
 
-/// ipvsadm's two-line start-up failure; returns its exit status.
-fn init_failure(err: &mut dyn Write, errno: i32) -> i32 {
-    let _ = write!(
-        err,
-        "Can't initialize ipvs: {}\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
-        ipvs_strerror(Op::Generic, errno)
-    );
-    2
-}
-
 /// Commands that skip start-up's `GET_INFO`: single table writes and
 /// save, which do not show the version. ipvsadm's start-up fails when
 /// `GET_INFO` fails, and the only way it fails once the family is found
@@ -116,23 +114,7 @@ fn defers_info(c: Command) -> bool {
 /// one `modprobe ip_vs` attempt, and prints ipvsadm's two-line message on
 /// failure. With `info`, also asks `GET_INFO` as ipvsadm does.
 pub(crate) fn init(err: &mut dyn Write, info: bool) -> Result<Session, i32> {
-    let client = match Client::open() {
-        Ok(c) => c,
-        Err(Error::FamilyNotFound) => {
-            let _ = err.flush();
-            let _ = std::process::Command::new("/sbin/modprobe")
-                .args(["--", "ip_vs"])
-                .status();
-            match Client::open() {
-                Ok(c) => c,
-                Err(Error::FamilyNotFound) => {
-                    return Err(init_failure(err, crate::sys::legacy_ipvs_probe()))
-                }
-                Err(e) => return Err(init_failure(err, errno_of(&e))),
-            }
-        }
-        Err(e) => return Err(init_failure(err, errno_of(&e))),
-    };
+    let client = startup::open(err)?;
     let mut session = Session { client, info: None };
     if info {
         load_info(&mut session, err)?;
@@ -158,7 +140,7 @@ fn load_info(session: &mut Session, err: &mut dyn Write) -> Result<Info, i32> {
             session.info = Some(info);
             Ok(info)
         }
-        Err(e) => Err(init_failure(err, errno_of(&e))),
+        Err(e) => Err(startup::init_failure(err, errno_of(&e))),
     }
 }
 
@@ -305,7 +287,12 @@ fn io_reason(e: &io::Error) -> String {
 /// A failed kernel request of a command that changes the table: ipvsadm
 /// prints the message and exits 255.
 fn kernel(result: Result<(), Error>, op: Op) -> Result<(), Failure> {
-    result.map_err(|e| match e {
+    result.map_err(|e| kernel_failure(e, op))
+}
+
+/// The failure [`kernel`] makes of a refused write.
+fn kernel_failure(e: Error, op: Op) -> Failure {
+    match e {
         // Not ipvsadm's (it sends one request at a time): the outcome is
         // unknown, and the message says so.
         Error::AckLost => fail(
@@ -316,7 +303,7 @@ fn kernel(result: Result<(), Error>, op: Op) -> Result<(), Failure> {
             ),
         ),
         e => fail(255, ipvs_strerror(op, errno_of(&e))),
-    })
+    }
 }
 
 /// A failed dump while listing or saving: ipvsadm's message for the
@@ -330,12 +317,6 @@ fn dump_failure(op: Op, e: &Error) -> String {
         ),
         _ => text,
     }
-}
-
-/// The errno a failure stands for. Failures before the kernel answered
-/// read as EINVAL, as in ipvsadm.
-pub(crate) fn errno_of(e: &Error) -> i32 {
-    e.errno().unwrap_or(libc::EINVAL)
 }
 
 /// Runs one invocation (not `-R`) against the kernel.
@@ -623,186 +604,8 @@ fn in_chunks(
     )
 }
 
-/// The words of one restore line as ipvsadm reads them: separated by
-/// space, tab or CR, no quoting, and the word `ipvsadm` dropped wherever
-/// it stands.
-fn line_words(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut at = 0;
-    std::iter::from_fn(move || loop {
-        let (start, end) = next_word(raw, at)?;
-        at = end;
-        match raw.get(start..end) {
-            Some(b"ipvsadm") => continue,
-            w => return w,
-        }
-    })
-}
-
-/// Whether a byte separates the words of a restore line.
-fn is_word_separator(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r')
-}
-
-/// The byte range of the first word of `raw` at or after `at`.
-fn next_word(raw: &[u8], mut at: usize) -> Option<(usize, usize)> {
-    while raw.get(at).copied().is_some_and(is_word_separator) {
-        at += 1;
-    }
-    if at >= raw.len() {
-        return None;
-    }
-    let start = at;
-    while raw.get(at).is_some_and(|&b| !is_word_separator(b)) {
-        at += 1;
-    }
-    Some((start, at))
-}
-
-/// [`line_words`] of a line known to be UTF-8 text.
-fn line_str_words(text: &str) -> impl Iterator<Item = &str> {
-    let mut at = 0;
-    std::iter::from_fn(move || loop {
-        let (start, end) = next_word(text.as_bytes(), at)?;
-        at = end;
-        // The separators are ASCII, so these are character boundaries.
-        match text.get(start..end) {
-            Some("ipvsadm") => continue,
-            w => return w,
-        }
-    })
-}
-
-/// The command lines of restore input, numbered from 1, skipping blank
-/// lines and, unlike ipvsadm, lines whose first word starts with `#`. The
-/// last line counts even without a newline.
-pub(crate) fn restore_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
-    input
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .filter(|(_, raw)| is_command_line(raw))
-        .map(|(i, raw)| (i + 1, raw))
-        .collect()
-}
-
-/// [`restore_lines`] of UTF-8 text, split with the library's fast byte
-/// search.
-fn restore_text_lines(text: &str) -> Vec<(usize, &str)> {
-    text.split('\n')
-        .enumerate()
-        .filter(|(_, line)| is_command_line(line.as_bytes()))
-        .map(|(i, line)| (i + 1, line))
-        .collect()
-}
-
-/// Whether a restore line is a command: not blank, not a `#` comment.
-fn is_command_line(raw: &[u8]) -> bool {
-    line_words(raw).next().is_some_and(|w| !w.starts_with(b"#"))
-}
-
-/// One checked restore line, ready to apply.
-pub(crate) enum Step {
-    /// A table write: sent in a batch with its neighbours.
-    Write(Request, Op),
-    /// Anything else (listing, save, help, version): run on its own.
-    /// Boxed: such lines are rare, and the list of steps of a large
-    /// restore is as wide as its widest variant.
-    Run(Box<Invocation>),
-}
-
-/// Parses one restore line as a separate command line. `words` is
-/// scratch space kept from line to line, so that the words' buffers are
-/// reused rather than allocated for every line; a line of UTF-8 text (the
-/// usual case) is read in place without it.
-pub(crate) fn check_line(
-    prog: &str,
-    raw: &[u8],
-    words: &mut Vec<OsString>,
-    resolver: &dyn Resolver,
-) -> Result<Step, Failure> {
-    use std::os::unix::ffi::OsStrExt;
-    if let Ok(text) = std::str::from_utf8(raw) {
-        return check_text_line(prog, text, resolver);
-    }
-    let mut n = 0;
-    for w in line_words(raw) {
-        let w = std::ffi::OsStr::from_bytes(w);
-        match words.get_mut(n) {
-            Some(slot) => {
-                slot.clear();
-                slot.push(w);
-            }
-            None => words.push(w.to_os_string()),
-        }
-        n += 1;
-    }
-    let inv = parse::parse(prog, words.get(..n).unwrap_or(&[]), resolver)?;
-    step_of(prog, inv)
-}
-
-/// [`check_line`] for a line of UTF-8 text, read in place.
-fn check_text_line(prog: &str, text: &str, resolver: &dyn Resolver) -> Result<Step, Failure> {
-    let mut strs: [&str; 16] = [""; 16];
-    let mut n = 0;
-    let mut rest = line_str_words(text);
-    for (slot, w) in strs.iter_mut().zip(rest.by_ref()) {
-        *slot = w;
-        n += 1;
-    }
-    let inv = if rest.next().is_none() {
-        parse::parse_words(prog, strs.get(..n).unwrap_or(&[]), resolver)?
-    } else {
-        // Longer than any sensible line: collect them all.
-        let all: Vec<&str> = line_str_words(text).collect();
-        parse::parse_words(prog, &all, resolver)?
-    };
-    step_of(prog, inv)
-}
-
-/// The step of a parsed restore line; a nested restore is refused.
-fn step_of(prog: &str, inv: Invocation) -> Result<Step, Failure> {
-    if inv.command == Command::Restore {
-        return Err(fail(
-            255,
-            format!("Try `{prog} -h' or '{prog} --help' for more information."),
-        ));
-    }
-    if inv.netns.is_some() {
-        return Err(fail(
-            2,
-            "--netns is not allowed in restore input: give it to the restore itself",
-        ));
-    }
-    Ok(into_step(inv))
-}
-
-/// The checked lines of a restore, in line order: each good line's number
-/// and step, kept in the parts they were checked in (see
-/// [`check_text_lines`]) rather than copied into one list.
-pub(crate) struct Steps {
-    parts: Vec<Vec<(usize, Step)>>,
-}
-
-impl Steps {
-    /// How many lines.
-    pub(crate) fn len(&self) -> usize {
-        self.parts.iter().map(Vec::len).sum()
-    }
-
-    /// The lines in order.
-    #[cfg(test)]
-    fn iter(&self) -> impl Iterator<Item = &(usize, Step)> {
-        self.parts.iter().flatten()
-    }
-}
-
-impl IntoIterator for Steps {
-    type Item = (usize, Step);
-    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<(usize, Step)>>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.parts.into_iter().flatten()
-    }
-}
+/// The checked lines of a restore, as the engine holds them.
+type Steps = restore::Steps<Step>;
 
 /// Parses every line of a restore; returns the steps, or prints every bad
 /// line with its number and returns the exit status.
@@ -817,114 +620,22 @@ fn check_restore_with(
     resolver: &dyn Resolver,
     err: &mut dyn Write,
 ) -> Result<Steps, i32> {
-    let mut first_code = None;
-    let mut bad = 0usize;
-    let mut report_bad = |number: usize, f: &Failure| {
-        bad += 1;
-        let code = report(err, Some(number), f);
-        first_code.get_or_insert(code);
+    let checked = lines::check_input(prog, input, resolver);
+    let Some((_, first)) = checked.failed.first() else {
+        return Ok(checked.steps);
     };
-    let mut parts = Vec::new();
-    // Text (the usual case) is validated once, not line by line.
-    match std::str::from_utf8(input) {
-        Ok(text) => {
-            for (good, failed) in check_text_lines(prog, &restore_text_lines(text), resolver) {
-                for (number, f) in &failed {
-                    report_bad(*number, f);
-                }
-                parts.push(good);
-            }
-        }
-        Err(_) => {
-            let mut good = Vec::new();
-            let mut words = Vec::new();
-            for (number, raw) in restore_lines(input) {
-                match check_line(prog, raw, &mut words, resolver) {
-                    Ok(step) => good.push((number, step)),
-                    Err(f) => report_bad(number, &f),
-                }
-            }
-            parts.push(good);
-        }
+    let code = first.code;
+    for (number, f) in &checked.failed {
+        report(err, Some(*number), f);
     }
-    match first_code {
-        Some(code) => {
-            let _ = writeln!(
-                err,
-                "{prog}: restore: {bad} bad line{}, nothing applied",
-                if bad == 1 { "" } else { "s" }
-            );
-            Err(code)
-        }
-        None => Ok(Steps { parts }),
-    }
+    let bad = checked.failed.len();
+    let _ = writeln!(
+        err,
+        "{prog}: restore: {bad} bad line{}, nothing applied",
+        if bad == 1 { "" } else { "s" }
+    );
+    Err(code)
 }
-
-/// Text lines from which a restore check is shared out between threads.
-const PARALLEL_CHECK_LINES: usize = 4096;
-
-/// Most threads a restore check uses.
-const MAX_CHECK_THREADS: usize = 4;
-
-/// Checks restore text lines, in order. Lines are independent of each
-/// other, so a large input is cut into contiguous parts checked by one
-/// thread each (as many as the machine has CPUs, at most
-/// [`MAX_CHECK_THREADS`]), and the results are joined in line order, so
-/// every error is still reported in order. The check is a quarter of a
-/// large restore's time, and the requests cannot go out before it ends
-/// (nothing is sent when a line is bad): measured under qemu with 2 CPUs,
-/// docs/performance.md run F.
-fn check_text_lines(
-    prog: &str,
-    lines: &[(usize, &str)],
-    resolver: &dyn Resolver,
-) -> Vec<CheckedPart> {
-    let check_part = |part: &[(usize, &str)]| -> CheckedPart {
-        let mut good = Vec::with_capacity(part.len());
-        let mut failed = Vec::new();
-        for &(number, line) in part {
-            match check_text_line(prog, line, resolver) {
-                Ok(step) => good.push((number, step)),
-                Err(f) => failed.push((number, f)),
-            }
-        }
-        (good, failed)
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_CHECK_THREADS);
-    if threads < 2 || lines.len() < PARALLEL_CHECK_LINES {
-        return vec![check_part(lines)];
-    }
-    let per = lines.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut parts = lines.chunks(per);
-        let mine = parts.next().unwrap_or(&[]);
-        // A part whose thread cannot be started is checked here instead.
-        let spawned: Vec<_> = parts
-            .map(|part| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, move || check_part(part))
-                    .map_err(|_| part)
-            })
-            .collect();
-        let mut all = vec![check_part(mine)];
-        for s in spawned {
-            all.push(match s {
-                Ok(handle) => match handle.join() {
-                    Ok(checked) => checked,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(part) => check_part(part),
-            });
-        }
-        all
-    })
-}
-
-/// The good lines of a part of a restore (number and step) and its bad
-/// ones (number and failure), each in line order.
-type CheckedPart = (Vec<(usize, Step)>, Vec<(usize, Failure)>);
 
 /// Checks restore input exactly as `-R` and `ipvsadm-restore` do before
 /// applying anything, with names looked up by `resolver`, and returns each
@@ -958,7 +669,7 @@ fn restore(
     err: &mut dyn Write,
 ) -> i32 {
     match check_restore(prog, input, err) {
-        Ok(steps) => apply_restore(prog, session, steps, !one_by_one(), out, err),
+        Ok(steps) => apply_restore(prog, session, steps, !restore::one_by_one(), out, err),
         Err(code) => code,
     }
 }
@@ -983,109 +694,61 @@ pub fn test_restore(prog: &str, input: &[u8], err: &mut dyn Write) -> i32 {
     }
 }
 
-/// Environment variable that makes a restore send one request per line,
-/// as ipvsadm does, instead of batches. Only for tests that prove both
-/// ways give the same table, messages and status; not a user setting.
-pub const ONE_BY_ONE_ENV: &str = "IPVSADM_RS_RESTORE_ONE_BY_ONE";
+/// ipvsadm's side of applying a restore: a failed line is reported as
+/// `line N: MESSAGE` (output written so far is flushed first, so that the
+/// two streams keep the input's order), and the status is that of the
+/// first failing line; other lines run as single commands.
+struct RestoreLines<'a> {
+    prog: &'a str,
+    session: &'a mut Session,
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+    code: i32,
+}
 
-/// Most requests handed to one [`Client::batch`] call during a restore
-/// (the client splits them further into datagrams); bounds the memory
-/// held for results.
-const RESTORE_CHUNK: usize = 4096;
-
-/// The write request an invocation sends and the operation its errors are
-/// described with, or `None` for commands that are not one table write
-/// (listing, save, help, version, restore) or lack their object.
-///
-/// Restore batches the lines for which this is `Some`; [`execute`] sends
-/// the very same request for a single command line.
-pub fn write_request(inv: &Invocation) -> Option<(Request, Op)> {
-    match into_step(inv.clone()) {
-        Step::Write(req, op) => Some((req, op)),
-        Step::Run(_) => None,
+impl RestoreLines<'_> {
+    fn line_failed(&mut self, number: usize, f: &Failure) {
+        let _ = self.out.flush();
+        let c = report(self.err, Some(number), f);
+        if self.code == 0 {
+            self.code = c;
+        }
     }
 }
 
-/// [`write_request`] taking the invocation (no copies): a write step, or
-/// the invocation itself to run.
-fn into_step(inv: Invocation) -> Step {
-    use Command as C;
-    let (req, op) = match inv {
-        Invocation {
-            command: C::AddService,
-            service: Some(s),
-            ..
-        } => (Request::AddService(s), Op::AddService),
-        Invocation {
-            command: C::EditService,
-            service: Some(s),
-            ..
-        } => (Request::EditService(s), Op::EditService),
-        Invocation {
-            command: C::DelService,
-            service: Some(s),
-            ..
-        } => (Request::DelService(s), Op::DelService),
-        Invocation {
-            command: C::AddDest,
-            service: Some(s),
-            dest: Some(d),
-            ..
-        } => (Request::AddDest(s, d), Op::AddDest),
-        Invocation {
-            command: C::EditDest,
-            service: Some(s),
-            dest: Some(d),
-            ..
-        } => (Request::EditDest(s, d), Op::EditDest),
-        Invocation {
-            command: C::DelDest,
-            service: Some(s),
-            dest: Some(d),
-            ..
-        } => (Request::DelDest(s, d), Op::DelDest),
-        Invocation {
-            command: C::Flush, ..
-        } => (Request::Flush, Op::Generic),
-        Invocation {
-            command: C::Zero,
-            service,
-            ..
-        } => (Request::Zero(service), Op::Zero),
-        Invocation {
-            command: C::SetTimeouts,
-            timeouts,
-            ..
-        } => (
-            Request::SetTimeouts(timeouts.unwrap_or_default()),
-            Op::Generic,
-        ),
-        Invocation {
-            command: C::StartDaemon,
-            daemon: Some(d),
-            ..
-        } => (Request::StartDaemon(d), Op::StartDaemon),
-        Invocation {
-            command: C::StopDaemon,
-            daemon: Some(d),
-            ..
-        } => (Request::StopDaemon(d), Op::StopDaemon),
-        other => return Step::Run(Box::new(other)),
-    };
-    Step::Write(req, op)
+impl restore::Lines<Op, Box<Invocation>> for RestoreLines<'_> {
+    fn client(&mut self) -> &mut Client {
+        &mut self.session.client
+    }
+
+    fn failed(&mut self, line: usize, op: Op, error: restore::WriteError<'_>) {
+        let f = match error {
+            restore::WriteError::Refused(e) => kernel_failure(e, op),
+            // None of the batch is known to have been applied: each line
+            // is reported as failing with that error.
+            restore::WriteError::BatchLost(e) => fail(255, ipvs_strerror(op, errno_of(e))),
+        };
+        self.line_failed(line, &f);
+    }
+
+    fn run(&mut self, line: usize, inv: Box<Invocation>) -> restore::Flow {
+        if matches!(inv.command, Command::Help | Command::Version) {
+            // As in ipvsadm: print, and the rest of the input is ignored.
+            let _ = execute(self.session, self.prog, &inv, self.out);
+            return restore::Flow::Stop;
+        }
+        if let Err(f) = execute(self.session, self.prog, &inv, self.out) {
+            self.line_failed(line, &f);
+        }
+        restore::Flow::Continue
+    }
 }
 
-/// Whether restore should send one request per line (see [`ONE_BY_ONE_ENV`]).
-fn one_by_one() -> bool {
-    std::env::var_os(ONE_BY_ONE_ENV).is_some_and(|v| !v.is_empty())
-}
-
-/// Applies checked restore lines in order. Runs of consecutive write lines
-/// go to the kernel in batches (unless `batching` is off); every other
-/// line (listing, save, help) runs on its own between them, so output
-/// keeps its order. Kernel errors are reported as `line N: MESSAGE` in
-/// line order, exactly as when sending one by one, and the status is that
-/// of the first failing line.
+/// Applies checked restore lines in order through the engine
+/// ([`restore::apply`]): runs of writes in batches (unless `batching` is
+/// off), other lines on their own between them. Kernel errors are
+/// reported as `line N: MESSAGE` in line order, exactly as when sending
+/// one by one, and the status is that of the first failing line.
 fn apply_restore(
     prog: &str,
     session: &mut Session,
@@ -1094,83 +757,15 @@ fn apply_restore(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let mut code = 0;
-    let mut pending: Vec<(usize, Op)> = Vec::new();
-    let mut reqs: Vec<Request> = Vec::new();
-    for (number, step) in steps {
-        let result = match step {
-            Step::Write(req, op) if batching => {
-                pending.push((number, op));
-                reqs.push(req);
-                if reqs.len() >= RESTORE_CHUNK {
-                    send_batch(session, &mut pending, &mut reqs, out, err, &mut code);
-                }
-                continue;
-            }
-            Step::Write(req, op) => kernel(session.client.execute(&req), op),
-            Step::Run(inv) => {
-                // Whatever runs next sees the table the lines before left.
-                send_batch(session, &mut pending, &mut reqs, out, err, &mut code);
-                if matches!(inv.command, Command::Help | Command::Version) {
-                    // As in ipvsadm: print, and the rest of the input is
-                    // ignored.
-                    let _ = execute(session, prog, &inv, out);
-                    return code;
-                }
-                execute(session, prog, &inv, out)
-            }
-        };
-        if let Err(f) = result {
-            let _ = out.flush();
-            let c = report(err, Some(number), &f);
-            if code == 0 {
-                code = c;
-            }
-        }
-    }
-    send_batch(session, &mut pending, &mut reqs, out, err, &mut code);
-    code
-}
-
-/// Sends the collected requests as one batch and reports each failure with
-/// its line number, in order; empties both lists.
-fn send_batch(
-    session: &mut Session,
-    pending: &mut Vec<(usize, Op)>,
-    reqs: &mut Vec<Request>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    code: &mut i32,
-) {
-    if reqs.is_empty() {
-        return;
-    }
-    let results = session.client.batch(reqs);
-    reqs.clear();
-    let mut fail_line = |number: usize, f: Failure| {
-        let _ = out.flush();
-        let c = report(err, Some(number), &f);
-        if *code == 0 {
-            *code = c;
-        }
+    let mut lines = RestoreLines {
+        prog,
+        session,
+        out,
+        err,
+        code: 0,
     };
-    match results {
-        Ok(results) => {
-            for ((number, op), r) in pending.drain(..).zip(results) {
-                if let Err(f) = kernel(r, op) {
-                    fail_line(number, f);
-                }
-            }
-        }
-        // The socket failed (or a reply was malformed) with requests in
-        // flight: none of them is known to have been applied, so each
-        // line is reported as failing with that error.
-        Err(e) => {
-            for (number, op) in pending.drain(..) {
-                fail_line(number, fail(255, ipvs_strerror(op, errno_of(&e))));
-            }
-        }
-    }
+    restore::apply(steps, batching, &mut lines);
+    lines.code
 }
 
 /// `ipvsadm-save [-n]`.
@@ -1315,15 +910,17 @@ pub fn run_restore_wrapper(
     if let Err(e) = session.client.flush() {
         let _ = writeln!(err, "{}", ipvs_strerror(Op::Generic, errno_of(&e)));
     }
-    apply_restore(prog, &mut session, lines, !one_by_one(), out, err)
+    apply_restore(prog, &mut session, lines, !restore::one_by_one(), out, err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::Transport;
+    use crate::ipvsadm::lines::{line_words, restore_lines};
     use crate::ipvsadm::resolve::NumericResolver;
     use crate::model::{Dest, FwdMethod, Protocol};
+    use crate::services::restore::PARALLEL_CHECK_LINES;
     use crate::wire::ipvs::{
         encode_dest_reply, encode_info_reply, encode_service_reply, Cmd, IpvsRequest, ReplyHeader,
     };
