@@ -1483,11 +1483,12 @@ fn top_nest<A>(
 // path, so both give the same message, and a unit test (and the
 // `wire_decode` fuzz target) holds the two paths to the same results.
 
-/// Where a nest's counters are: already parsed, or still in the reply.
+/// A nest's counters: its parsed attributes, or read straight from the
+/// reply.
 #[derive(Clone, Copy)]
 enum CountersIn<'a> {
     Parsed(&'a [StatsAttr]),
-    Raw(&'a [u8]),
+    Read(CounterSlots),
 }
 
 /// Reads (and checks) a raw counters nest.
@@ -1511,7 +1512,7 @@ fn pick_counters(
     };
     let stats = match src {
         CountersIn::Parsed(a) => stats_from(a, wide)?,
-        CountersIn::Raw(b) => counters(&raw_counters(b, wide)?, wide)?,
+        CountersIn::Read(v) => counters(&v, wide)?,
     };
     Ok(Some(Box::new(stats)))
 }
@@ -1553,10 +1554,9 @@ fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
             1 => acc.addr = Some(value_of(nla)),
             k @ (10 | 12) => {
                 let wide = k == 12;
-                let value = value_of(nla);
-                raw_counters(value, wide).ok()?;
+                let read = raw_counters(nla.value(), wide).ok()?;
                 let slot = if wide { &mut acc.stats64 } else { &mut acc.stats };
-                *slot = Some(CountersIn::Raw(value));
+                *slot = Some(CountersIn::Read(read));
             }
             _ => acc.scalar(&DestAttr::parse(&nla).ok()?),
         }
@@ -1578,10 +1578,9 @@ fn fast_service(attrs: &[u8]) -> Option<Service> {
             11 => pe = Some(value_of(nla)),
             k @ (10 | 12) => {
                 let wide = k == 12;
-                let value = value_of(nla);
-                raw_counters(value, wide).ok()?;
+                let read = raw_counters(nla.value(), wide).ok()?;
                 let slot = if wide { &mut acc.stats64 } else { &mut acc.stats };
-                *slot = Some(CountersIn::Raw(value));
+                *slot = Some(CountersIn::Read(read));
             }
             _ => acc.scalar(&ServiceAttr::parse(&nla).ok()?),
         }
