@@ -883,8 +883,12 @@ impl IpvsMessage {
         seq: u32,
         pid: u32,
     ) -> Result<usize, EncodeError> {
-        for a in &self.attrs {
-            check_nla(a)?;
+        // Only an attribute of more than 64 KiB overflows its length field,
+        // so only such a message needs each attribute checked.
+        if self.attrs.as_slice().buffer_len() > usize::from(u16::MAX) {
+            for a in &self.attrs {
+                check_nla(a)?;
+            }
         }
         let mut g = GenlMessage::from_payload(self);
         g.set_resolved_family_id(family);
@@ -1491,11 +1495,28 @@ enum CountersIn<'a> {
     Read(CounterSlots),
 }
 
-/// Reads (and checks) a raw counters nest.
+/// Reads (and checks, as [`StatsAttr`]'s parser does) a raw counters
+/// nest.
 fn raw_counters(nest: &[u8], wide: bool) -> Result<CounterSlots, PacketError> {
     let mut v: CounterSlots = [None; 11];
     for nla in NlasIterator::new(nest) {
-        count(&mut v, &StatsAttr::parse_with_param(&nla?, wide)?);
+        let nla = nla?;
+        let kind = nla.kind();
+        let p = value_of(nla);
+        let x = match kind {
+            4 | 5 => parse_u64(p)?,
+            1..=10 => match Counter::parse(p, wide)? {
+                Counter::Narrow(c) => u64::from(c),
+                Counter::Wide(c) => c,
+            },
+            _ => {
+                DefaultNla::parse(&nla)?;
+                continue;
+            }
+        };
+        if let Some(slot) = v.get_mut(usize::from(kind)) {
+            *slot = Some(x);
+        }
     }
     Ok(v)
 }
@@ -1544,45 +1565,68 @@ fn value_of(nla: NlaBuffer<&[u8]>) -> &[u8] {
 }
 
 /// [`decode_dest`] without collecting attributes; `None` when the reply is
-/// refused (the enum path then says why).
+/// refused (the enum path then says why). Each value is read by the
+/// parser [`DestAttr`]'s own parse uses for its kind.
 fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
     let nest = raw_top_nest(attrs, 2, Cmd::NewService).ok()??;
     let mut acc = DestFields::default();
     for nla in NlasIterator::new(nest) {
         let nla = nla.ok()?;
+        let p = value_of(nla);
+        let u32_ = || parse_u32(p).ok();
         match nla.kind() {
-            1 => acc.addr = Some(value_of(nla)),
-            k @ (10 | 12) => {
-                let wide = k == 12;
-                let read = raw_counters(nla.value(), wide).ok()?;
-                let slot = if wide { &mut acc.stats64 } else { &mut acc.stats };
-                *slot = Some(CountersIn::Read(read));
+            1 => acc.addr = Some(p),
+            2 => acc.port = Some(parse_u16_be(p).ok()?),
+            3 => acc.fwd = Some(u32_()?),
+            4 => acc.weight = Some(u32_()?),
+            5 => acc.uth = Some(u32_()?),
+            6 => acc.lth = Some(u32_()?),
+            7 => acc.active = Some(u32_()?),
+            8 => acc.inact = Some(u32_()?),
+            9 => acc.persist = Some(u32_()?),
+            10 => acc.stats = Some(CountersIn::Read(raw_counters(p, false).ok()?)),
+            11 => acc.family = Some(parse_u16(p).ok()?),
+            12 => acc.stats64 = Some(CountersIn::Read(raw_counters(p, true).ok()?)),
+            13 => acc.tun_type = Some(parse_u8(p).ok()?),
+            14 => acc.tun_port = Some(parse_u16_be(p).ok()?),
+            15 => acc.tun_flags = Some(parse_u16(p).ok()?),
+            _ => {
+                DefaultNla::parse(&nla).ok()?;
             }
-            _ => acc.scalar(&DestAttr::parse(&nla).ok()?),
         }
     }
     acc.finish(service_family).ok()
 }
 
 /// [`decode_service`] without collecting attributes; `None` when the
-/// reply is refused (the enum path then says why).
+/// reply is refused (the enum path then says why). Each value is read by
+/// the parser [`ServiceAttr`]'s own parse uses for its kind.
 fn fast_service(attrs: &[u8]) -> Option<Service> {
     let nest = raw_top_nest(attrs, 1, Cmd::NewService).ok()??;
     let mut acc = ServiceFields::default();
     let (mut sched, mut pe) = (None, None);
     for nla in NlasIterator::new(nest) {
         let nla = nla.ok()?;
+        let p = value_of(nla);
         match nla.kind() {
-            3 => acc.addr = Some(value_of(nla)),
-            6 => sched = Some(value_of(nla)),
-            11 => pe = Some(value_of(nla)),
-            k @ (10 | 12) => {
-                let wide = k == 12;
-                let read = raw_counters(nla.value(), wide).ok()?;
-                let slot = if wide { &mut acc.stats64 } else { &mut acc.stats };
-                *slot = Some(CountersIn::Read(read));
+            1 => acc.af = Some(parse_u16(p).ok()?),
+            2 => acc.protocol = Some(parse_u16(p).ok()?),
+            3 => acc.addr = Some(p),
+            4 => acc.port = Some(parse_u16_be(p).ok()?),
+            5 => acc.fwmark = Some(parse_u32(p).ok()?),
+            6 => sched = Some(p),
+            7 => {
+                let (f, m) = (p.get(..4)?, p.get(4..)?);
+                acc.flags = Some(parse_u32(f).ok()? & parse_u32(m).ok()?);
             }
-            _ => acc.scalar(&ServiceAttr::parse(&nla).ok()?),
+            8 => acc.timeout = Some(parse_u32(p).ok()?),
+            9 => acc.netmask = Some(p.try_into().ok()?),
+            10 => acc.stats = Some(CountersIn::Read(raw_counters(p, false).ok()?)),
+            11 => pe = Some(p),
+            12 => acc.stats64 = Some(CountersIn::Read(raw_counters(p, true).ok()?)),
+            _ => {
+                DefaultNla::parse(&nla).ok()?;
+            }
         }
     }
     let sched = sched.map(parse_cstr);
@@ -2600,6 +2644,21 @@ mod tests {
                 udp: 0
             }
         );
+    }
+
+    /// A request whose nest would overflow the 16-bit length field is
+    /// refused before anything is written (the length check runs only for
+    /// messages that large).
+    #[test]
+    fn an_oversized_nest_is_refused() {
+        let mut s = tcp_service();
+        s.scheduler = "x".repeat(70_000);
+        let mut buf = vec![9];
+        assert!(matches!(
+            IpvsRequest::NewService(&s).encode(&mut buf, 20, 1, 0),
+            Err(EncodeError::AttributeTooLong { .. })
+        ));
+        assert_eq!(buf, vec![9]);
     }
 
     /// Valid replies take the listing path (not the enums' fallback), with
