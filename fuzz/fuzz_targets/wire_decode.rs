@@ -55,6 +55,11 @@ fn ipvs_attrs(a: &[u8]) {
         let _ = print_daemons(&mut out, &[d]);
     }
     let _ = decode_family_id(a);
+    // The listing decoders read replies without the enums' vectors; they
+    // must give exactly what the enums give.
+    if let Err(e) = ipvs::listing_paths_agree(a) {
+        panic!("{e}");
+    }
     if let Ok(service) = ipvs::decode_service(a) {
         let family = service.key.family();
         let dests: Vec<_> = [family, Family::Inet, Family::Inet6]

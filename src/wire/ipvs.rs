@@ -883,8 +883,12 @@ impl IpvsMessage {
         seq: u32,
         pid: u32,
     ) -> Result<usize, EncodeError> {
-        for a in &self.attrs {
-            check_nla(a)?;
+        // Only an attribute of more than 64 KiB overflows its length field,
+        // so only such a message needs each attribute checked.
+        if self.attrs.as_slice().buffer_len() > usize::from(u16::MAX) {
+            for a in &self.attrs {
+                check_nla(a)?;
+            }
         }
         let mut g = GenlMessage::from_payload(self);
         g.set_resolved_family_id(family);
@@ -1202,29 +1206,32 @@ fn ip_of(
     }
 }
 
-/// Counters from a stats nest. All ten values are required; `PAD` and
-/// unknown attributes are skipped; the last of a kind counts.
-pub fn stats_from(attrs: &[StatsAttr], wide: bool) -> Result<Stats, DecodeError> {
-    let context = if wide { "STATS64" } else { "STATS" };
-    let mut v: [Option<u64>; 11] = [None; 11];
-    for a in attrs {
-        let (i, x) = match a {
-            StatsAttr::Conns(c) => (1, u64::from(*c)),
-            StatsAttr::InPkts(c) => (2, u64::from(*c)),
-            StatsAttr::OutPkts(c) => (3, u64::from(*c)),
-            StatsAttr::InBytes(x) => (4, *x),
-            StatsAttr::OutBytes(x) => (5, *x),
-            StatsAttr::Cps(c) => (6, u64::from(*c)),
-            StatsAttr::InPps(c) => (7, u64::from(*c)),
-            StatsAttr::OutPps(c) => (8, u64::from(*c)),
-            StatsAttr::InBps(c) => (9, u64::from(*c)),
-            StatsAttr::OutBps(c) => (10, u64::from(*c)),
-            StatsAttr::Other(_) => continue,
-        };
-        if let Some(slot) = v.get_mut(i) {
-            *slot = Some(x);
-        }
+/// The ten counters of a stats nest as they are read, by attribute number.
+type CounterSlots = [Option<u64>; 11];
+
+/// Records one counter attribute (the last of a kind counts).
+fn count(v: &mut CounterSlots, a: &StatsAttr) {
+    let (i, x) = match a {
+        StatsAttr::Conns(c) => (1, u64::from(*c)),
+        StatsAttr::InPkts(c) => (2, u64::from(*c)),
+        StatsAttr::OutPkts(c) => (3, u64::from(*c)),
+        StatsAttr::InBytes(x) => (4, *x),
+        StatsAttr::OutBytes(x) => (5, *x),
+        StatsAttr::Cps(c) => (6, u64::from(*c)),
+        StatsAttr::InPps(c) => (7, u64::from(*c)),
+        StatsAttr::OutPps(c) => (8, u64::from(*c)),
+        StatsAttr::InBps(c) => (9, u64::from(*c)),
+        StatsAttr::OutBps(c) => (10, u64::from(*c)),
+        StatsAttr::Other(_) => return,
+    };
+    if let Some(slot) = v.get_mut(i) {
+        *slot = Some(x);
     }
+}
+
+/// The counters once a nest is read; all ten are required.
+fn counters(v: &CounterSlots, wide: bool) -> Result<Stats, DecodeError> {
+    let context = if wide { "STATS64" } else { "STATS" };
     let get = |i: usize| -> Result<u64, DecodeError> {
         v.get(i)
             .copied()
@@ -1245,67 +1252,99 @@ pub fn stats_from(attrs: &[StatsAttr], wide: bool) -> Result<Stats, DecodeError>
     })
 }
 
+/// Counters from a stats nest. All ten values are required; `PAD` and
+/// unknown attributes are skipped; the last of a kind counts.
+pub fn stats_from(attrs: &[StatsAttr], wide: bool) -> Result<Stats, DecodeError> {
+    let mut v: CounterSlots = [None; 11];
+    for a in attrs {
+        count(&mut v, a);
+    }
+    counters(&v, wide)
+}
+
 /// Decodes a counters nest's content: `wide` for `STATS64` (all u64),
 /// otherwise the legacy nest (u32 counters and rates widened, u64 bytes).
 pub fn decode_stats(nest: &[u8], wide: bool) -> Result<Stats, DecodeError> {
     stats_from(&parse_stats(nest, wide)?, wide)
 }
 
-/// Counters from `STATS64` if present, else from `STATS`, else none.
-fn pick_stats(
-    stats: Option<&[StatsAttr]>,
-    stats64: Option<&[StatsAttr]>,
-) -> Result<Option<Box<Stats>>, DecodeError> {
-    match (stats64, stats) {
-        (Some(s), _) => stats_from(s, true).map(|s| Some(Box::new(s))),
-        (None, Some(s)) => stats_from(s, false).map(|s| Some(Box::new(s))),
-        (None, None) => Ok(None),
-    }
-}
-
 /// The service of a service nest's attributes. Requires AF, FWMARK
 /// (non-zero) or PROTOCOL+ADDR+PORT, SCHED_NAME, FLAGS, TIMEOUT and
 /// NETMASK; flags are `flags & mask`.
 pub fn service_from(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
-    const C: &str = "service";
-    let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
-    let (mut sched, mut pe, mut flags, mut timeout, mut netmask) = (None, None, None, None, None);
-    let (mut stats, mut stats64) = (None, None);
+    let mut acc = ServiceFields::default();
+    let (mut sched, mut pe) = (None, None);
     for a in attrs {
         match a {
-            ServiceAttr::Af(v) => af = Some(*v),
-            ServiceAttr::Protocol(v) => protocol = Some(*v),
-            ServiceAttr::Addr(v) => addr = Some(v.as_slice()),
-            ServiceAttr::Port(v) => port = Some(*v),
-            ServiceAttr::Fwmark(v) => fwmark = Some(*v),
+            ServiceAttr::Addr(v) => acc.addr = Some(v.as_slice()),
             ServiceAttr::SchedName(v) => sched = Some(v),
-            ServiceAttr::Flags { flags: f, mask } => flags = Some(f & mask),
-            ServiceAttr::Timeout(v) => timeout = Some(*v),
-            ServiceAttr::Netmask(v) => netmask = Some(*v),
-            ServiceAttr::Stats(v) => stats = Some(v.as_slice()),
             ServiceAttr::PeName(v) => pe = Some(v),
-            ServiceAttr::Stats64(v) => stats64 = Some(v.as_slice()),
-            ServiceAttr::Other(_) => {}
+            ServiceAttr::Stats(v) => acc.stats = Some(CountersIn::Parsed(v)),
+            ServiceAttr::Stats64(v) => acc.stats64 = Some(CountersIn::Parsed(v)),
+            other => acc.scalar(other),
         }
     }
-    let family = Family::from_raw(req(af, C, "AF")?);
-    let key = match fwmark {
-        Some(mark) if mark != 0 => ServiceKey::Fwmark { family, mark },
-        _ => ServiceKey::Addr {
-            protocol: Protocol::from_raw(req(protocol, C, "PROTOCOL")?),
-            addr: ip_of(C, "ADDR", family, req(addr, C, "ADDR")?)?,
-            port: req(port, C, "PORT")?,
-        },
-    };
-    Ok(Service {
-        key,
-        scheduler: req(sched, C, "SCHED_NAME")?.clone(),
-        pe: pe.filter(|s| !s.is_empty()).cloned(),
-        flags: req(flags, C, "FLAGS")?,
-        timeout: req(timeout, C, "TIMEOUT")?,
-        netmask: netmask_from(family, req(netmask, C, "NETMASK")?),
-        stats: pick_stats(stats, stats64)?,
-    })
+    acc.finish(sched, pe)
+}
+
+/// A service nest's attributes as they are read (from the enums, or
+/// straight from a reply's bytes).
+#[derive(Default)]
+struct ServiceFields<'a> {
+    af: Option<u16>,
+    protocol: Option<u16>,
+    addr: Option<&'a [u8]>,
+    port: Option<u16>,
+    fwmark: Option<u32>,
+    flags: Option<u32>,
+    timeout: Option<u32>,
+    netmask: Option<[u8; 4]>,
+    stats: Option<CountersIn<'a>>,
+    stats64: Option<CountersIn<'a>>,
+}
+
+impl<'a> ServiceFields<'a> {
+    /// Records an attribute held by value (addresses, names and counters
+    /// are set by the callers, which borrow them).
+    fn scalar(&mut self, a: &ServiceAttr) {
+        match a {
+            ServiceAttr::Af(v) => self.af = Some(*v),
+            ServiceAttr::Protocol(v) => self.protocol = Some(*v),
+            ServiceAttr::Port(v) => self.port = Some(*v),
+            ServiceAttr::Fwmark(v) => self.fwmark = Some(*v),
+            ServiceAttr::Flags { flags: f, mask } => self.flags = Some(f & mask),
+            ServiceAttr::Timeout(v) => self.timeout = Some(*v),
+            ServiceAttr::Netmask(v) => self.netmask = Some(*v),
+            ServiceAttr::Addr(_)
+            | ServiceAttr::SchedName(_)
+            | ServiceAttr::PeName(_)
+            | ServiceAttr::Stats(_)
+            | ServiceAttr::Stats64(_)
+            | ServiceAttr::Other(_) => {}
+        }
+    }
+
+    fn finish(self, sched: Option<&String>, pe: Option<&String>) -> Result<Service, DecodeError> {
+        const C: &str = "service";
+        let family = Family::from_raw(req(self.af, C, "AF")?);
+        let key = match self.fwmark {
+            Some(mark) if mark != 0 => ServiceKey::Fwmark { family, mark },
+            _ => ServiceKey::Addr {
+                protocol: Protocol::from_raw(req(self.protocol, C, "PROTOCOL")?),
+                addr: ip_of(C, "ADDR", family, req(self.addr, C, "ADDR")?)?,
+                port: req(self.port, C, "PORT")?,
+            },
+        };
+        Ok(Service {
+            key,
+            scheduler: req(sched, C, "SCHED_NAME")?.clone(),
+            pe: pe.filter(|s| !s.is_empty()).cloned(),
+            flags: req(self.flags, C, "FLAGS")?,
+            timeout: req(self.timeout, C, "TIMEOUT")?,
+            netmask: netmask_from(family, req(self.netmask, C, "NETMASK")?),
+            stats: pick_counters(self.stats, self.stats64)?,
+        })
+    }
 }
 
 /// The destination of a destination nest's attributes. Requires ADDR,
@@ -1313,48 +1352,79 @@ pub fn service_from(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
 /// counts; tunnel settings default to IP-in-IP, port 0, flags 0;
 /// `service_family` applies when the kernel omits `ADDR_FAMILY`.
 pub fn dest_from(attrs: &[DestAttr], service_family: Family) -> Result<Dest, DecodeError> {
-    const C: &str = "destination";
-    let (mut addr, mut port, mut fwd, mut weight, mut uth, mut lth) =
-        (None, None, None, None, None, None);
-    let (mut active, mut inact, mut persist, mut family) = (None, None, None, None);
-    let (mut tun_type, mut tun_port, mut tun_flags) = (None, None, None);
-    let (mut stats, mut stats64) = (None, None);
+    let mut acc = DestFields::default();
     for a in attrs {
         match a {
-            DestAttr::Addr(v) => addr = Some(v.as_slice()),
-            DestAttr::Port(v) => port = Some(*v),
-            DestAttr::FwdMethod(v) => fwd = Some(*v),
-            DestAttr::Weight(v) => weight = Some(*v),
-            DestAttr::UThresh(v) => uth = Some(*v),
-            DestAttr::LThresh(v) => lth = Some(*v),
-            DestAttr::ActiveConns(v) => active = Some(*v),
-            DestAttr::InactConns(v) => inact = Some(*v),
-            DestAttr::PersistConns(v) => persist = Some(*v),
-            DestAttr::Stats(v) => stats = Some(v.as_slice()),
-            DestAttr::AddrFamily(v) => family = Some(*v),
-            DestAttr::Stats64(v) => stats64 = Some(v.as_slice()),
-            DestAttr::TunType(v) => tun_type = Some(*v),
-            DestAttr::TunPort(v) => tun_port = Some(*v),
-            DestAttr::TunFlags(v) => tun_flags = Some(*v),
-            DestAttr::Other(_) => {}
+            DestAttr::Addr(v) => acc.addr = Some(v.as_slice()),
+            DestAttr::Stats(v) => acc.stats = Some(CountersIn::Parsed(v)),
+            DestAttr::Stats64(v) => acc.stats64 = Some(CountersIn::Parsed(v)),
+            other => acc.scalar(other),
         }
     }
-    let family = family.map_or(service_family, Family::from_raw);
-    Ok(Dest {
-        addr: ip_of(C, "ADDR", family, req(addr, C, "ADDR")?)?,
-        port: req(port, C, "PORT")?,
-        fwd: FwdMethod::from_raw(req(fwd, C, "FWD_METHOD")?),
-        weight: req(weight, C, "WEIGHT")? as i32,
-        u_threshold: req(uth, C, "U_THRESH")?,
-        l_threshold: req(lth, C, "L_THRESH")?,
-        tun_type: TunType::from_raw(tun_type.unwrap_or(0)),
-        tun_port: tun_port.unwrap_or(0),
-        tun_flags: tun_flags.unwrap_or(0),
-        active_conns: req(active, C, "ACTIVE_CONNS")?,
-        inact_conns: req(inact, C, "INACT_CONNS")?,
-        persist_conns: req(persist, C, "PERSIST_CONNS")?,
-        stats: pick_stats(stats, stats64)?,
-    })
+    acc.finish(service_family)
+}
+
+/// A destination nest's attributes as they are read (from the enums, or
+/// straight from a reply's bytes).
+#[derive(Default)]
+struct DestFields<'a> {
+    addr: Option<&'a [u8]>,
+    port: Option<u16>,
+    fwd: Option<u32>,
+    weight: Option<u32>,
+    uth: Option<u32>,
+    lth: Option<u32>,
+    active: Option<u32>,
+    inact: Option<u32>,
+    persist: Option<u32>,
+    family: Option<u16>,
+    tun_type: Option<u8>,
+    tun_port: Option<u16>,
+    tun_flags: Option<u16>,
+    stats: Option<CountersIn<'a>>,
+    stats64: Option<CountersIn<'a>>,
+}
+
+impl<'a> DestFields<'a> {
+    /// Records an attribute held by value (the address and the counters
+    /// are set by the callers, which borrow them).
+    fn scalar(&mut self, a: &DestAttr) {
+        match a {
+            DestAttr::Port(v) => self.port = Some(*v),
+            DestAttr::FwdMethod(v) => self.fwd = Some(*v),
+            DestAttr::Weight(v) => self.weight = Some(*v),
+            DestAttr::UThresh(v) => self.uth = Some(*v),
+            DestAttr::LThresh(v) => self.lth = Some(*v),
+            DestAttr::ActiveConns(v) => self.active = Some(*v),
+            DestAttr::InactConns(v) => self.inact = Some(*v),
+            DestAttr::PersistConns(v) => self.persist = Some(*v),
+            DestAttr::AddrFamily(v) => self.family = Some(*v),
+            DestAttr::TunType(v) => self.tun_type = Some(*v),
+            DestAttr::TunPort(v) => self.tun_port = Some(*v),
+            DestAttr::TunFlags(v) => self.tun_flags = Some(*v),
+            DestAttr::Addr(_) | DestAttr::Stats(_) | DestAttr::Stats64(_) | DestAttr::Other(_) => {}
+        }
+    }
+
+    fn finish(self, service_family: Family) -> Result<Dest, DecodeError> {
+        const C: &str = "destination";
+        let family = self.family.map_or(service_family, Family::from_raw);
+        Ok(Dest {
+            addr: ip_of(C, "ADDR", family, req(self.addr, C, "ADDR")?)?,
+            port: req(self.port, C, "PORT")?,
+            fwd: FwdMethod::from_raw(req(self.fwd, C, "FWD_METHOD")?),
+            weight: req(self.weight, C, "WEIGHT")? as i32,
+            u_threshold: req(self.uth, C, "U_THRESH")?,
+            l_threshold: req(self.lth, C, "L_THRESH")?,
+            tun_type: TunType::from_raw(self.tun_type.unwrap_or(0)),
+            tun_port: self.tun_port.unwrap_or(0),
+            tun_flags: self.tun_flags.unwrap_or(0),
+            active_conns: req(self.active, C, "ACTIVE_CONNS")?,
+            inact_conns: req(self.inact, C, "INACT_CONNS")?,
+            persist_conns: req(self.persist, C, "PERSIST_CONNS")?,
+            stats: pick_counters(self.stats, self.stats64)?,
+        })
+    }
 }
 
 /// The daemon of a daemon nest's attributes. Requires STATE, MCAST_IFN
@@ -1404,9 +1474,206 @@ fn top_nest<A>(
     found.ok_or(missing(context, attr))
 }
 
+// Listings decode thousands of these replies, one destination or service
+// each. Parsed through the attribute enums, every reply costs a vector per
+// nest, per counters nest and per address (5 allocations and frees a
+// destination), which made `-Ln` of 20,000 destinations measurably slower
+// than the hand-written decoder the enums replaced (docs/performance.md,
+// run I). So the two listing replies are read attribute by attribute
+// straight from the received bytes, through the crates' `NlasIterator` and
+// the enums' own per-attribute parsers, and only what the model keeps is
+// copied. Every attribute is still parsed, so anything the enum path
+// refuses is refused here too; the error itself then comes from the enum
+// path, so both give the same message, and a unit test (and the
+// `wire_decode` fuzz target) holds the two paths to the same results.
+
+/// A nest's counters: its parsed attributes, or read straight from the
+/// reply.
+#[derive(Clone, Copy)]
+enum CountersIn<'a> {
+    Parsed(&'a [StatsAttr]),
+    Read(CounterSlots),
+}
+
+/// Reads (and checks, as [`StatsAttr`]'s parser does) a raw counters
+/// nest.
+fn raw_counters(nest: &[u8], wide: bool) -> Result<CounterSlots, PacketError> {
+    let mut v: CounterSlots = [None; 11];
+    for nla in NlasIterator::new(nest) {
+        let nla = nla?;
+        let kind = nla.kind();
+        let p = value_of(nla);
+        let x = match kind {
+            4 | 5 => parse_u64(p)?,
+            1..=10 => match Counter::parse(p, wide)? {
+                Counter::Narrow(c) => u64::from(c),
+                Counter::Wide(c) => c,
+            },
+            _ => {
+                DefaultNla::parse(&nla)?;
+                continue;
+            }
+        };
+        if let Some(slot) = v.get_mut(usize::from(kind)) {
+            *slot = Some(x);
+        }
+    }
+    Ok(v)
+}
+
+/// Counters from `STATS64` if present, else from `STATS`, else none.
+fn pick_counters(
+    stats: Option<CountersIn<'_>>,
+    stats64: Option<CountersIn<'_>>,
+) -> Result<Option<Box<Stats>>, DecodeError> {
+    let (src, wide) = match (stats64, stats) {
+        (Some(s), _) => (s, true),
+        (None, Some(s)) => (s, false),
+        (None, None) => return Ok(None),
+    };
+    let stats = match src {
+        CountersIn::Parsed(a) => stats_from(a, wide)?,
+        CountersIn::Read(v) => counters(&v, wide)?,
+    };
+    Ok(Some(Box::new(stats)))
+}
+
+/// The value of the last top-level attribute numbered `kind` of a reply,
+/// with every top-level attribute parsed (as the enum path does).
+/// Earlier ones are parsed whole; the last is left to the caller to read.
+fn raw_top_nest(attrs: &[u8], kind: u16, cmd: Cmd) -> Result<Option<&[u8]>, PacketError> {
+    let mut found: Option<NlaBuffer<&[u8]>> = None;
+    for nla in NlasIterator::new(attrs) {
+        let nla = nla?;
+        if nla.kind() == kind {
+            if let Some(earlier) = found.replace(nla) {
+                IpvsAttr::parse_with_param(&earlier, cmd)?;
+            }
+        } else {
+            IpvsAttr::parse_with_param(&nla, cmd)?;
+        }
+    }
+    Ok(found.map(value_of))
+}
+
+/// An attribute's value, borrowed from the reply (the buffer's own
+/// `value()` borrows from the buffer view instead). The iterator hands out
+/// checked buffers, so the range is inside; `get` keeps it so anyway.
+fn value_of(nla: NlaBuffer<&[u8]>) -> &[u8] {
+    let len = nla.value_length();
+    nla.into_inner().get(4..4 + len).unwrap_or_default()
+}
+
+/// [`decode_dest`] without collecting attributes; `None` when the reply is
+/// refused (the enum path then says why). Each value is read by the
+/// parser [`DestAttr`]'s own parse uses for its kind.
+fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
+    let nest = raw_top_nest(attrs, 2, Cmd::NewService).ok()??;
+    let mut acc = DestFields::default();
+    for nla in NlasIterator::new(nest) {
+        let nla = nla.ok()?;
+        let p = value_of(nla);
+        let u32_ = || parse_u32(p).ok();
+        match nla.kind() {
+            1 => acc.addr = Some(p),
+            2 => acc.port = Some(parse_u16_be(p).ok()?),
+            3 => acc.fwd = Some(u32_()?),
+            4 => acc.weight = Some(u32_()?),
+            5 => acc.uth = Some(u32_()?),
+            6 => acc.lth = Some(u32_()?),
+            7 => acc.active = Some(u32_()?),
+            8 => acc.inact = Some(u32_()?),
+            9 => acc.persist = Some(u32_()?),
+            10 => acc.stats = Some(CountersIn::Read(raw_counters(p, false).ok()?)),
+            11 => acc.family = Some(parse_u16(p).ok()?),
+            12 => acc.stats64 = Some(CountersIn::Read(raw_counters(p, true).ok()?)),
+            13 => acc.tun_type = Some(parse_u8(p).ok()?),
+            14 => acc.tun_port = Some(parse_u16_be(p).ok()?),
+            15 => acc.tun_flags = Some(parse_u16(p).ok()?),
+            _ => {
+                DefaultNla::parse(&nla).ok()?;
+            }
+        }
+    }
+    acc.finish(service_family).ok()
+}
+
+/// [`decode_service`] without collecting attributes; `None` when the
+/// reply is refused (the enum path then says why). Each value is read by
+/// the parser [`ServiceAttr`]'s own parse uses for its kind.
+fn fast_service(attrs: &[u8]) -> Option<Service> {
+    let nest = raw_top_nest(attrs, 1, Cmd::NewService).ok()??;
+    let mut acc = ServiceFields::default();
+    let (mut sched, mut pe) = (None, None);
+    for nla in NlasIterator::new(nest) {
+        let nla = nla.ok()?;
+        let p = value_of(nla);
+        match nla.kind() {
+            1 => acc.af = Some(parse_u16(p).ok()?),
+            2 => acc.protocol = Some(parse_u16(p).ok()?),
+            3 => acc.addr = Some(p),
+            4 => acc.port = Some(parse_u16_be(p).ok()?),
+            5 => acc.fwmark = Some(parse_u32(p).ok()?),
+            6 => sched = Some(p),
+            7 => {
+                let (f, m) = (p.get(..4)?, p.get(4..)?);
+                acc.flags = Some(parse_u32(f).ok()? & parse_u32(m).ok()?);
+            }
+            8 => acc.timeout = Some(parse_u32(p).ok()?),
+            9 => acc.netmask = Some(p.try_into().ok()?),
+            10 => acc.stats = Some(CountersIn::Read(raw_counters(p, false).ok()?)),
+            11 => pe = Some(p),
+            12 => acc.stats64 = Some(CountersIn::Read(raw_counters(p, true).ok()?)),
+            _ => {
+                DefaultNla::parse(&nla).ok()?;
+            }
+        }
+    }
+    let sched = sched.map(parse_cstr);
+    let pe = pe.map(parse_cstr);
+    acc.finish(sched.as_ref(), pe.as_ref()).ok()
+}
+
+/// Checks that the listing decoders give what the attribute enums give for
+/// `attrs` (the same value, or both a refusal); the unit tests and the
+/// `wire_decode` fuzz target call it. `Err` says how they differ.
+#[doc(hidden)]
+pub fn listing_paths_agree(attrs: &[u8]) -> Result<(), String> {
+    let slow_service = top_nest(attrs, "service reply", "SERVICE", |a| match a {
+        IpvsAttr::Service(v) => Some(v),
+        _ => None,
+    })
+    .and_then(|n| service_from(&n));
+    agree("service", fast_service(attrs), slow_service)?;
+    for family in [Family::Inet, Family::Inet6, Family::Other(3)] {
+        let slow_dest = top_nest(attrs, "destination reply", "DEST", |a| match a {
+            IpvsAttr::Dest(v) => Some(v),
+            _ => None,
+        })
+        .and_then(|n| dest_from(&n, family));
+        agree("destination", fast_dest(attrs, family), slow_dest)?;
+    }
+    Ok(())
+}
+
+fn agree<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    fast: Option<T>,
+    slow: Result<T, DecodeError>,
+) -> Result<(), String> {
+    match (fast, slow) {
+        (Some(f), Ok(s)) if f == s => Ok(()),
+        (None, Err(_)) => Ok(()),
+        (f, s) => Err(format!("{what}: listing path {f:?}, enum path {s:?}")),
+    }
+}
+
 /// Decodes the service in a reply's top-level attributes (the `SERVICE`
 /// nest of a `GET_SERVICE` answer).
 pub fn decode_service(attrs: &[u8]) -> Result<Service, DecodeError> {
+    if let Some(s) = fast_service(attrs) {
+        return Ok(s);
+    }
     let nest = top_nest(attrs, "service reply", "SERVICE", |a| match a {
         IpvsAttr::Service(v) => Some(v),
         _ => None,
@@ -1422,6 +1689,9 @@ pub fn decode_service_nest(nest: &[u8]) -> Result<Service, DecodeError> {
 /// Decodes the destination in a reply's top-level attributes (the `DEST`
 /// nest of a `GET_DEST` dump part).
 pub fn decode_dest(attrs: &[u8], service_family: Family) -> Result<Dest, DecodeError> {
+    if let Some(d) = fast_dest(attrs, service_family) {
+        return Ok(d);
+    }
     let nest = top_nest(attrs, "destination reply", "DEST", |a| match a {
         IpvsAttr::Dest(v) => Some(v),
         _ => None,
@@ -2376,6 +2646,52 @@ mod tests {
         );
     }
 
+    /// A request whose nest would overflow the 16-bit length field is
+    /// refused before anything is written (the length check runs only for
+    /// messages that large).
+    #[test]
+    fn an_oversized_nest_is_refused() {
+        let mut s = tcp_service();
+        s.scheduler = "x".repeat(70_000);
+        let mut buf = vec![9];
+        assert!(matches!(
+            IpvsRequest::NewService(&s).encode(&mut buf, 20, 1, 0),
+            Err(EncodeError::AttributeTooLong { .. })
+        ));
+        assert_eq!(buf, vec![9]);
+    }
+
+    /// Valid replies take the listing path (not the enums' fallback), with
+    /// either counters nest, both families, fwmark services and a PE.
+    #[test]
+    fn listing_path_reads_valid_replies() {
+        let mut services = vec![tcp_service()];
+        let mut s = tcp_service();
+        s.stats = Some(Box::new(big_stats()));
+        s.pe = Some("sip".into());
+        services.push(s);
+        services.push(Service::new(ServiceKey::Fwmark {
+            family: Family::Inet6,
+            mark: 7,
+        }));
+        for s in &services {
+            let mut buf = Vec::new();
+            encode_service_reply(&mut buf, &H, s).unwrap();
+            let g = GenlMsg::parse(&buf[16..]).unwrap();
+            assert_eq!(fast_service(g.attrs).as_ref(), Some(s));
+            listing_paths_agree(g.attrs).unwrap();
+        }
+        let mut d = dest();
+        d.stats = Some(Box::new(big_stats()));
+        for d in [dest(), d] {
+            let mut buf = Vec::new();
+            encode_dest_reply(&mut buf, &H, &d).unwrap();
+            let g = GenlMsg::parse(&buf[16..]).unwrap();
+            assert_eq!(fast_dest(g.attrs, Family::Inet6).as_ref(), Some(&d));
+            listing_paths_agree(g.attrs).unwrap();
+        }
+    }
+
     /// Every prefix and many single-byte corruptions of valid replies must
     /// decode to a value or an error, never a panic.
     #[test]
@@ -2405,6 +2721,7 @@ mod tests {
             for m in messages(bytes).flatten() {
                 if let Body::Data(p) = m.body {
                     if let Ok(g) = GenlMsg::parse(p) {
+                        listing_paths_agree(g.attrs).unwrap();
                         let _ = decode_service(g.attrs);
                         let _ = decode_dest(g.attrs, Family::Inet);
                         let _ = decode_dest(g.attrs, Family::Other(3));

@@ -180,7 +180,10 @@ pub fn append<I: NetlinkSerializable>(
     if u32::try_from(len).is_err() {
         return Err(EncodeError::MessageTooLong { len });
     }
-    msg.finalize();
+    // What `finalize` does, without measuring the message a second time
+    // (every nest's length is a walk of what it holds).
+    msg.header.length = len as u32;
+    msg.header.message_type = msg.payload.message_type();
     let start = buf.len();
     buf.resize(start + align(len), 0);
     if let Some(dst) = buf.get_mut(start..start + len) {
