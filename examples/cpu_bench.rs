@@ -31,7 +31,7 @@ use ipvsadm_rs::ipvsadm::run::check_restore_input;
 use ipvsadm_rs::model::{svc_flags, Dest, FwdMethod, Protocol, Service, ServiceEntry, ServiceKey};
 use ipvsadm_rs::wire::ipvs::{encode_dest_reply, ReplyHeader};
 use ipvsadm_rs::wire::netlink::{
-    encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_MULTI,
+    encode_done, encode_error, encode_family_reply, header_of, GENL_ID_CTRL, NLM_F_MULTI,
 };
 
 /// Destinations per service, as in `cargo xtask bench`.
@@ -129,10 +129,10 @@ impl FakeKernel {
 
 impl Transport for FakeKernel {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        let h = NlHeader::parse(datagram).ok_or(io::ErrorKind::InvalidData)?;
+        let h = header_of(datagram).ok_or(io::ErrorKind::InvalidData)?;
         let mut reply = Vec::new();
-        if h.msg_type == GENL_ID_CTRL {
-            encode_family_reply(&mut reply, h.seq, h.pid, "IPVS", FAMILY)
+        if h.message_type == GENL_ID_CTRL {
+            encode_family_reply(&mut reply, h.sequence_number, h.port_number, "IPVS", FAMILY)
                 .map_err(|_| io::ErrorKind::InvalidData)?;
             encode_error(&mut reply, &h, 0);
         } else {
@@ -144,7 +144,7 @@ impl Transport for FakeKernel {
                 .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
             {
                 if let Some(seq) = reply.get_mut(at + 8..at + 12) {
-                    seq.copy_from_slice(&h.seq.to_ne_bytes());
+                    seq.copy_from_slice(&h.sequence_number.to_ne_bytes());
                 }
                 at += (len + 3) & !3;
             }

@@ -483,7 +483,7 @@ impl Client {
             self.transport.recv(&mut self.rbuf)?;
             for m in messages(&self.rbuf) {
                 let m = m?;
-                if m.header.seq != seq {
+                if m.header.sequence_number != seq {
                     continue;
                 }
                 match m.body {
@@ -571,7 +571,7 @@ impl Client {
                 let mut has_data = false;
                 for m in messages(&self.rbuf) {
                     let m = m?;
-                    if m.header.seq != seq {
+                    if m.header.sequence_number != seq {
                         continue;
                     }
                     if m.header.flags & NLM_F_DUMP_INTR != 0 {
@@ -919,7 +919,7 @@ fn take_answers(
     let mut complete = false;
     for m in messages(datagram) {
         let m = m?;
-        let offset = m.header.seq.wrapping_sub(first_seq) as usize;
+        let offset = m.header.sequence_number.wrapping_sub(first_seq) as usize;
         let Some(&idx) = pending.get(offset) else {
             continue;
         };
@@ -945,7 +945,8 @@ mod tests {
         encode_timeouts_reply, Cmd, ReplyHeader,
     };
     use crate::wire::netlink::{
-        encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_MULTI,
+        encode_done, encode_error, encode_family_reply, header_of, NetlinkHeader, GENL_ID_CTRL,
+        NLM_F_MULTI,
     };
     use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
@@ -957,7 +958,7 @@ mod tests {
     /// One request message as the fake kernel saw it.
     #[derive(Debug, Clone)]
     struct Parsed {
-        header: NlHeader,
+        header: NetlinkHeader,
         cmd: u8,
         bytes: Vec<u8>,
     }
@@ -983,11 +984,11 @@ mod tests {
         }
         let mut out = Vec::new();
         let mut rest = &d[..];
-        while let Some(h) = NlHeader::parse(rest) {
-            let len = (h.len as usize).min(rest.len());
+        while let Some(h) = header_of(rest) {
+            let len = (h.length as usize).min(rest.len());
             let msg = &rest[..len];
             let is_ack = messages(msg).any(|m| matches!(m.map(|m| m.body), Ok(Body::Ack)));
-            if !(is_ack && no_ack.contains(&h.seq)) {
+            if !(is_ack && no_ack.contains(&h.sequence_number)) {
                 out.extend_from_slice(msg);
                 out.resize(crate::wire::netlink::align(out.len()), 0);
             }
@@ -1002,29 +1003,30 @@ mod tests {
         fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
             self.sent.lock().unwrap().push(datagram.to_vec());
             let mut rest = datagram;
-            while let Some(h) = NlHeader::parse(rest) {
-                let len = h.len as usize;
+            while let Some(h) = header_of(rest) {
+                let len = h.length as usize;
                 let bytes = rest[..len].to_vec();
                 rest = &rest[crate::wire::netlink::align(len).min(rest.len())..];
                 let cmd = bytes[16];
-                if h.msg_type == GENL_ID_CTRL {
+                if h.message_type == GENL_ID_CTRL {
                     let mut d = Vec::new();
                     if self.ctrl_errno == 0 {
-                        encode_family_reply(&mut d, h.seq, h.pid, "IPVS", FAM).unwrap();
+                        encode_family_reply(&mut d, h.sequence_number, h.port_number, "IPVS", FAM)
+                            .unwrap();
                         encode_error(&mut d, &h, 0);
                     } else {
                         encode_error(&mut d, &h, self.ctrl_errno);
                     }
                     self.queue.lock().unwrap().push_back(d);
                 } else {
-                    assert_eq!(h.msg_type, FAM);
+                    assert_eq!(h.message_type, FAM);
                     let p = Parsed {
                         header: h,
                         cmd,
                         bytes,
                     };
                     if h.flags & NLM_F_ACK == 0 {
-                        self.no_ack.insert(h.seq);
+                        self.no_ack.insert(h.sequence_number);
                     }
                     let out = (self.responder)(&p);
                     // As the kernel: no acknowledgement unless asked for
@@ -1097,8 +1099,8 @@ mod tests {
         ReplyHeader {
             family: FAM,
             flags: NLM_F_MULTI,
-            seq: p.header.seq,
-            pid: p.header.pid,
+            seq: p.header.sequence_number,
+            pid: p.header.port_number,
         }
     }
 
@@ -1111,7 +1113,13 @@ mod tests {
 
     fn done(p: &Parsed, flags: u16) -> Vec<u8> {
         let mut d = Vec::new();
-        encode_done(&mut d, p.header.seq, p.header.pid, flags, 0);
+        encode_done(
+            &mut d,
+            p.header.sequence_number,
+            p.header.port_number,
+            flags,
+            0,
+        );
         d
     }
 
@@ -1200,7 +1208,7 @@ mod tests {
             assert_eq!(p.cmd, Cmd::GetInfo.to_raw());
             let mut stray = Vec::new();
             let other = ReplyHeader {
-                seq: p.header.seq.wrapping_add(100),
+                seq: p.header.sequence_number.wrapping_add(100),
                 ..single(p)
             };
             let bogus = Info {
@@ -1334,7 +1342,7 @@ mod tests {
             for n in [1u8, 2, 3] {
                 encode_service_reply(&mut d, &multi(p), &svc(n)).unwrap();
             }
-            encode_done(&mut d, p.header.seq, 0, 0, 0);
+            encode_done(&mut d, p.header.sequence_number, 0, 0, 0);
             vec![d]
         }));
         assert_eq!(c.services().unwrap().len(), 3);
@@ -1465,7 +1473,7 @@ mod tests {
 
         let (mut c, _) = fake(Box::new(|p| {
             let mut d = Vec::new();
-            encode_done(&mut d, p.header.seq, 0, 0, libc::EMSGSIZE);
+            encode_done(&mut d, p.header.sequence_number, 0, 0, libc::EMSGSIZE);
             vec![d]
         }));
         assert_eq!(c.services().unwrap_err().errno(), Some(libc::EMSGSIZE));
@@ -1483,7 +1491,7 @@ mod tests {
                     cmd: Cmd::NewService,
                     attrs: Vec::new(),
                 }
-                .append_to(&mut d, FAM, NLM_F_MULTI, p.header.seq, 0)
+                .append_to(&mut d, FAM, NLM_F_MULTI, p.header.sequence_number, 0)
                 .unwrap();
                 encode_service_reply(&mut d, &multi(p), &svc(1)).unwrap();
                 vec![d, done(p, 0)]
@@ -1632,7 +1640,7 @@ mod tests {
         let (mut c, _) = fake(Box::new(move |p| {
             let mut d = Vec::new();
             encode_daemon_reply(&mut d, &multi(p), &dm2).unwrap();
-            encode_done(&mut d, p.header.seq, 0, 0, 0);
+            encode_done(&mut d, p.header.sequence_number, 0, 0, 0);
             vec![d]
         }));
         assert_eq!(c.daemons().unwrap(), vec![dm]);
@@ -1698,7 +1706,8 @@ mod tests {
                     held.push(ack(p));
                     if held.len() == 2 {
                         let mut d = Vec::new();
-                        let stray = NlHeader { seq: 1, ..p.header };
+                        let mut stray = p.header;
+                        stray.sequence_number = 1;
                         encode_error(&mut d, &stray, libc::EINVAL);
                         for a in held.drain(..).rev() {
                             d.extend(a);
@@ -1764,7 +1773,7 @@ mod tests {
         // Nothing but errors comes back: the last request's error ends
         // the batch, and the requests with no answer succeeded.
         let (mut c, sent) = fake(Box::new(|p| {
-            if p.header.seq % 2 == 0 {
+            if p.header.sequence_number % 2 == 0 {
                 vec![nack(p, libc::ENOENT)]
             } else {
                 vec![ack(p)]
@@ -1813,7 +1822,9 @@ mod tests {
         assert!(matches!(res[1], Err(Error::Encode(_))));
         let sent = sent.lock().unwrap();
         assert_eq!(messages(&sent[1]).count(), 2);
-        let seqs: Vec<u32> = messages(&sent[1]).map(|m| m.unwrap().header.seq).collect();
+        let seqs: Vec<u32> = messages(&sent[1])
+            .map(|m| m.unwrap().header.sequence_number)
+            .collect();
         assert_eq!(seqs, vec![2, 3]);
     }
 
@@ -1849,7 +1860,7 @@ mod tests {
             s.recv(&mut r).unwrap();
             for m in messages(&r) {
                 let m = m.unwrap();
-                assert_eq!(m.header.seq, 7);
+                assert_eq!(m.header.sequence_number, 7);
                 match m.body {
                     Body::Data(p) => {
                         id = Some(decode_family_id(GenlMsg::parse(p).unwrap().attrs).unwrap())

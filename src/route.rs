@@ -20,7 +20,7 @@ use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader};
+use netlink_packet_core::NetlinkDeserializable;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
@@ -28,7 +28,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::client::{kernel_socket, recv_datagram, send_datagram, Transport};
 use crate::wire::netlink::{
-    append, message, messages, Body, NlHeader, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    append, header, message, messages, Body, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use crate::wire::{DecodeError, EncodeError};
@@ -348,13 +348,7 @@ pub fn encode(
 
 /// Parses the payload of a data message of type `msg_type`.
 pub fn decode(msg_type: u16, payload: &[u8]) -> Result<RouteNetlinkMessage, DecodeError> {
-    let h = NetlinkHeader::from(NlHeader {
-        len: 0,
-        msg_type,
-        flags: 0,
-        seq: 0,
-        pid: 0,
-    });
+    let h = header(0, msg_type, 0, 0, 0);
     Ok(RouteNetlinkMessage::deserialize(&h, payload)?)
 }
 
@@ -529,11 +523,11 @@ impl Rtnl {
             self.transport.recv(&mut self.rbuf)?;
             for m in messages(&self.rbuf) {
                 let m = m?;
-                if m.header.seq != seq {
+                if m.header.sequence_number != seq {
                     continue;
                 }
                 match m.body {
-                    Body::Data(p) => match decode(m.header.msg_type, p).and_then(&mut pick) {
+                    Body::Data(p) => match decode(m.header.message_type, p).and_then(&mut pick) {
                         Ok(Some(v)) => out.push(v),
                         Ok(None) => {}
                         Err(e) => {
@@ -756,7 +750,7 @@ impl HostNet for System {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::netlink::{encode_done, encode_error, NlHeader, NLM_F_MULTI};
+    use crate::wire::netlink::{encode_done, encode_error, header_of, NetlinkHeader, NLM_F_MULTI};
     use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
 
@@ -775,11 +769,11 @@ mod tests {
     }
 
     /// The bytes of one request, as sent.
-    fn request(m: RouteNetlinkMessage, flags: u16) -> (NlHeader, Vec<u8>) {
+    fn request(m: RouteNetlinkMessage, flags: u16) -> (NetlinkHeader, Vec<u8>) {
         let mut buf = Vec::new();
         encode(&mut buf, m, flags, 7).unwrap();
-        let h = NlHeader::parse(&buf).unwrap();
-        assert_eq!(h.len as usize, buf.len());
+        let h = header_of(&buf).unwrap();
+        assert_eq!(h.length as usize, buf.len());
         (h, buf.split_off(16))
     }
 
@@ -789,7 +783,10 @@ mod tests {
             addr_change(1, &v4("192.168.10.1"), 32, true),
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         );
-        assert_eq!((h.msg_type, h.flags, h.seq), (libc::RTM_NEWADDR, 0x605, 7));
+        assert_eq!(
+            (h.message_type, h.flags, h.sequence_number),
+            (libc::RTM_NEWADDR, 0x605, 7)
+        );
         assert_eq!(
             body,
             [
@@ -802,7 +799,7 @@ mod tests {
             addr_change(1, &v4("2001:db8::10"), 128, false),
             NLM_F_REQUEST | NLM_F_ACK,
         );
-        assert_eq!((h.msg_type, h.flags), (libc::RTM_DELADDR, 5));
+        assert_eq!((h.message_type, h.flags), (libc::RTM_DELADDR, 5));
         assert_eq!(&body[..8], &[10, 128, 0, 0, 1, 0, 0, 0]);
         assert_eq!(body.len(), 8 + 20 + 20);
     }
@@ -810,7 +807,10 @@ mod tests {
     #[test]
     fn link_up_request() {
         let (h, body) = request(link_up(5, true), NLM_F_REQUEST | NLM_F_ACK);
-        assert_eq!((h.msg_type, h.flags, h.len), (libc::RTM_NEWLINK, 5, 32));
+        assert_eq!(
+            (h.message_type, h.flags, h.length),
+            (libc::RTM_NEWLINK, 5, 32)
+        );
         assert_eq!(body, [0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
         let (_, body) = request(link_up(5, false), NLM_F_REQUEST | NLM_F_ACK);
         assert_eq!(&body[8..], &[0, 0, 0, 0, 1, 0, 0, 0]);
@@ -821,16 +821,16 @@ mod tests {
         let dump = NLM_F_REQUEST | NLM_F_DUMP;
         let (h, body) = request(RouteNetlinkMessage::GetLink(LinkMessage::default()), dump);
         assert_eq!(
-            (h.msg_type, h.flags, body),
+            (h.message_type, h.flags, body),
             (libc::RTM_GETLINK, 0x301, vec![0; 16])
         );
         let (h, body) = request(
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
             dump,
         );
-        assert_eq!((h.msg_type, body), (libc::RTM_GETADDR, vec![0; 8]));
+        assert_eq!((h.message_type, body), (libc::RTM_GETADDR, vec![0; 8]));
         let (h, body) = request(route_get(&v4("10.0.0.5")), NLM_F_REQUEST | NLM_F_ACK);
-        assert_eq!((h.msg_type, h.flags), (libc::RTM_GETROUTE, 5));
+        assert_eq!((h.message_type, h.flags), (libc::RTM_GETROUTE, 5));
         assert_eq!(
             body,
             [2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 0, 0, 5]
@@ -931,7 +931,7 @@ mod tests {
         }
     }
 
-    type Respond = Box<dyn FnMut(&NlHeader, &[u8]) -> Vec<Vec<u8>> + Send>;
+    type Respond = Box<dyn FnMut(&NetlinkHeader, &[u8]) -> Vec<Vec<u8>> + Send>;
 
     /// Answers each request with what `respond` returns for its header.
     struct Scripted {
@@ -943,7 +943,7 @@ mod tests {
     impl Transport for Scripted {
         fn send(&mut self, d: &[u8]) -> io::Result<()> {
             self.sent.lock().unwrap().push(d.to_vec());
-            let h = NlHeader::parse(d).unwrap();
+            let h = header_of(d).unwrap();
             let out = (self.respond)(&h, d);
             self.queue.extend(out);
             Ok(())
@@ -961,7 +961,7 @@ mod tests {
     }
 
     fn scripted(
-        respond: impl FnMut(&NlHeader, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
+        respond: impl FnMut(&NetlinkHeader, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
     ) -> (Rtnl, Arc<Mutex<Vec<Vec<u8>>>>) {
         let sent = Arc::new(Mutex::new(Vec::new()));
         let t = Scripted {
@@ -987,14 +987,14 @@ mod tests {
     fn link_dump_over_two_datagrams_ignoring_other_sequences() {
         let (mut c, _) = scripted(|h, _| {
             let mut a = Vec::new();
-            encode_link_reply(&mut a, h.seq + 100, NLM_F_MULTI, &lo());
-            encode_link_reply(&mut a, h.seq, NLM_F_MULTI, &lo());
+            encode_link_reply(&mut a, h.sequence_number + 100, NLM_F_MULTI, &lo());
+            encode_link_reply(&mut a, h.sequence_number, NLM_F_MULTI, &lo());
             let mut b = Vec::new();
             let mut eth = lo();
             eth.index = 2;
             eth.name = "eth0".into();
-            encode_link_reply(&mut b, h.seq, NLM_F_MULTI, &eth);
-            encode_done(&mut b, h.seq, 0, 0, 0);
+            encode_link_reply(&mut b, h.sequence_number, NLM_F_MULTI, &eth);
+            encode_done(&mut b, h.sequence_number, 0, 0, 0);
             vec![a, b]
         });
         let links = c.links().unwrap();
@@ -1015,14 +1015,14 @@ mod tests {
                 label: Some("lo".into()),
                 flags: 0,
             };
-            encode_addr_reply(&mut a, h.seq, NLM_F_MULTI, &addr);
+            encode_addr_reply(&mut a, h.sequence_number, NLM_F_MULTI, &addr);
             // An AF_PACKET (17) entry: skipped.
             let mut packet = AddressMessage::default();
             packet.header.family = AddressFamily::Packet;
             packet.header.index = 1;
             let m = RouteNetlinkMessage::NewAddress(packet);
-            encode(&mut a, m, NLM_F_MULTI, h.seq).unwrap();
-            encode_done(&mut a, h.seq, 0, 0, 0);
+            encode(&mut a, m, NLM_F_MULTI, h.sequence_number).unwrap();
+            encode_done(&mut a, h.sequence_number, 0, 0, 0);
             vec![a]
         });
         let got = c.addrs().unwrap();
@@ -1033,8 +1033,8 @@ mod tests {
             let mut a = Vec::new();
             // IPv4 without any address attribute.
             let m = RouteNetlinkMessage::NewAddress(addr_message(1, &v4("10.0.0.1"), 0));
-            encode(&mut a, m, NLM_F_MULTI, h.seq).unwrap();
-            encode_done(&mut a, h.seq, 0, 0, 0);
+            encode(&mut a, m, NLM_F_MULTI, h.sequence_number).unwrap();
+            encode_done(&mut a, h.sequence_number, 0, 0, 0);
             vec![a]
         });
         assert!(matches!(
@@ -1047,7 +1047,7 @@ mod tests {
     fn changes_are_acknowledged_or_fail_with_errno() {
         let (mut c, sent) = scripted(|h, _| {
             let mut a = Vec::new();
-            let errno = if h.msg_type == libc::RTM_NEWADDR {
+            let errno = if h.message_type == libc::RTM_NEWADDR {
                 libc::EEXIST
             } else {
                 0
@@ -1063,7 +1063,7 @@ mod tests {
         let sent = sent.lock().unwrap();
         let types: Vec<u16> = sent
             .iter()
-            .map(|d| NlHeader::parse(d).unwrap().msg_type)
+            .map(|d| header_of(d).unwrap().message_type)
             .collect();
         assert_eq!(
             types,
@@ -1071,7 +1071,7 @@ mod tests {
         );
         let seqs: Vec<u32> = sent
             .iter()
-            .map(|d| NlHeader::parse(d).unwrap().seq)
+            .map(|d| header_of(d).unwrap().sequence_number)
             .collect();
         assert_eq!(seqs, [1, 2, 3]);
     }
@@ -1086,7 +1086,13 @@ mod tests {
             r.header.table = 254;
             r.header.kind = RTN_UNICAST.into();
             r.attributes.push(RouteAttribute::Oif(2));
-            encode(&mut a, RouteNetlinkMessage::NewRoute(r), 0, h.seq).unwrap();
+            encode(
+                &mut a,
+                RouteNetlinkMessage::NewRoute(r),
+                0,
+                h.sequence_number,
+            )
+            .unwrap();
             encode_error(&mut a, h, 0);
             vec![a]
         });

@@ -347,11 +347,26 @@ fn the_checker_sees_grouped_uses_and_parents() {
     let found = named_paths(code, &here);
     let joined: Vec<String> = found.iter().map(|p| p.join("::")).collect();
     assert!(joined.contains(&"model::Dest".to_string()), "{joined:?}");
-    assert!(joined.contains(&"services::drain".to_string()), "{joined:?}");
-    assert!(joined.contains(&"services::top::Rates".to_string()), "{joined:?}");
-    assert!(joined.contains(&"commands::drain::x".to_string()), "{joined:?}");
+    assert!(
+        joined.contains(&"services::drain".to_string()),
+        "{joined:?}"
+    );
+    assert!(
+        joined.contains(&"services::top::Rates".to_string()),
+        "{joined:?}"
+    );
+    assert!(
+        joined.contains(&"commands::drain::x".to_string()),
+        "{joined:?}"
+    );
     // Inside an inline module, `super` is the file itself.
-    assert!(joined.contains(&"commands::args::A".to_string()), "{joined:?}");
-    assert!(!joined.iter().any(|p| p == "commands" || p == "commands::*"), "{joined:?}");
+    assert!(
+        joined.contains(&"commands::args::A".to_string()),
+        "{joined:?}"
+    );
+    assert!(
+        !joined.iter().any(|p| p == "commands" || p == "commands::*"),
+        "{joined:?}"
+    );
     assert_eq!(code_only("a // crate::x\nb /* crate::y */ c"), "a \nb  c");
 }

@@ -33,7 +33,7 @@ use ipvsadm_rs::model::{
     svc_flags, Daemon, Dest, Info, Service, ServiceEntry, ServiceKey, Timeouts,
 };
 use ipvsadm_rs::wire::ipvs::{self, IpvsRequest};
-use ipvsadm_rs::wire::netlink::{self, Body, GenlMsg, NlHeader, GENL_ID_CTRL};
+use ipvsadm_rs::wire::netlink::{self, header_of, Body, GenlMsg, NetlinkHeader, GENL_ID_CTRL};
 
 /// One captured message.
 #[derive(Debug, Clone)]
@@ -45,8 +45,8 @@ struct Msg {
 }
 
 impl Msg {
-    fn header(&self) -> NlHeader {
-        NlHeader::parse(&self.bytes).expect("captured message has a header")
+    fn header(&self) -> NetlinkHeader {
+        header_of(&self.bytes).expect("captured message has a header")
     }
 }
 
@@ -128,7 +128,7 @@ fn parse_fixture(path: &Path) -> Fixture {
     // fixture was not cut or edited.
     for m in &f.msgs {
         assert_eq!(
-            m.header().len as usize,
+            m.header().length as usize,
             m.bytes.len(),
             "{}: {}: nlmsg_len does not match the bytes",
             path.display(),
@@ -379,18 +379,18 @@ fn write_request(inv: &Invocation) -> Option<Request> {
 }
 
 /// The replies to the request with this header, in order.
-fn replies<'a>(f: &'a Fixture, req: &NlHeader) -> Vec<&'a Msg> {
+fn replies<'a>(f: &'a Fixture, req: &NetlinkHeader) -> Vec<&'a Msg> {
     f.msgs
         .iter()
         .filter(|m| !m.sent && !m.ctrl)
         .filter(|m| {
             let h = m.header();
-            (h.seq, h.pid) == (req.seq, req.pid)
+            (h.sequence_number, h.port_number) == (req.sequence_number, req.port_number)
         })
         .collect()
 }
 
-fn bodies(f: &Fixture, msgs: &[&Msg]) -> Vec<(NlHeader, Body<'static>)> {
+fn bodies(f: &Fixture, msgs: &[&Msg]) -> Vec<(NetlinkHeader, Body<'static>)> {
     msgs.iter()
         .map(|m| {
             // Leak is fine in a test: it lets the bodies outlive the loop.
@@ -441,7 +441,13 @@ fn check_fixture(path: &Path) -> Decoded {
         .unwrap_or_else(|| panic!("{name}: no controller request"));
     let h = creq.header();
     let mut buf = Vec::new();
-    netlink::encode_get_family(&mut buf, h.seq, h.pid, ipvs::FAMILY_NAME).unwrap();
+    netlink::encode_get_family(
+        &mut buf,
+        h.sequence_number,
+        h.port_number,
+        ipvs::FAMILY_NAME,
+    )
+    .unwrap();
     assert_eq!(
         buf,
         creq.bytes,
@@ -451,7 +457,7 @@ fn check_fixture(path: &Path) -> Decoded {
     );
     let crep = ctrl
         .iter()
-        .find(|m| !m.sent && m.header().msg_type == GENL_ID_CTRL)
+        .find(|m| !m.sent && m.header().message_type == GENL_ID_CTRL)
         .unwrap_or_else(|| panic!("{name}: no controller reply"));
     let Body::Data(payload) = bodies(&f, &[crep])[0].1 else {
         panic!("{name}: controller reply is not data")
@@ -515,7 +521,7 @@ fn check_fixture(path: &Path) -> Decoded {
             );
         };
         let h = m.header();
-        let ours = exp.encode(f.family, h.seq, h.pid);
+        let ours = exp.encode(f.family, h.sequence_number, h.port_number);
         assert_eq!(
             ours,
             m.bytes,
@@ -798,7 +804,7 @@ fn fixtures_cover_every_command() {
         let f = parse_fixture(&path);
         for m in f.msgs.iter().filter(|m| !m.ctrl) {
             let h = m.header();
-            if h.msg_type == f.family {
+            if h.message_type == f.family {
                 let g = GenlMsg::parse(&m.bytes[16..]).unwrap();
                 seen.insert((m.sent, ipvs::Cmd::from_raw(g.cmd).name()));
             }

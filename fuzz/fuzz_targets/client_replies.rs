@@ -16,7 +16,7 @@ use ipvsadm_rs::ipvsadm::print::list_table;
 use ipvsadm_rs::ipvsadm::resolve::NumericResolver;
 use ipvsadm_rs::client::{Client, Request, Transport};
 use ipvsadm_rs::model::{Dest, Family, Protocol, Service, ServiceEntry, ServiceKey};
-use ipvsadm_rs::wire::netlink::{encode_error, encode_family_reply, NlHeader};
+use ipvsadm_rs::wire::netlink::{encode_error, encode_family_reply, header_of};
 use libfuzzer_sys::fuzz_target;
 
 struct Fake {
@@ -28,11 +28,11 @@ struct Fake {
 
 impl Transport for Fake {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-        if let Some(h) = NlHeader::parse(datagram) {
-            self.first_seq = h.seq;
-            if h.msg_type == 0x10 && self.family_reply.is_none() {
+        if let Some(h) = header_of(datagram) {
+            self.first_seq = h.sequence_number;
+            if h.message_type == 0x10 && self.family_reply.is_none() {
                 let mut d = Vec::new();
-                let _ = encode_family_reply(&mut d, h.seq, h.pid, "IPVS", 0x23);
+                let _ = encode_family_reply(&mut d, h.sequence_number, h.port_number, "IPVS", 0x23);
                 encode_error(&mut d, &h, 0);
                 self.family_reply = Some(d);
             }

@@ -925,7 +925,7 @@ mod tests {
         encode_dest_reply, encode_info_reply, encode_service_reply, Cmd, IpvsRequest, ReplyHeader,
     };
     use crate::wire::netlink::{
-        align, encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_DUMP,
+        align, encode_done, encode_error, encode_family_reply, header_of, GENL_ID_CTRL, NLM_F_DUMP,
         NLM_F_MULTI,
     };
     use std::collections::VecDeque;
@@ -990,21 +990,22 @@ mod tests {
         fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
             *self.datagrams.lock().unwrap() += 1;
             let mut rest = datagram;
-            while let Some(h) = NlHeader::parse(rest) {
-                let len = h.len as usize;
+            while let Some(h) = header_of(rest) {
+                let len = h.length as usize;
                 let cmd = rest[16];
                 let msg = &rest[..len];
                 rest = &rest[align(len).min(rest.len())..];
                 let mut d = Vec::new();
-                if h.msg_type == GENL_ID_CTRL {
-                    encode_family_reply(&mut d, h.seq, h.pid, "IPVS", FAM).unwrap();
+                if h.message_type == GENL_ID_CTRL {
+                    encode_family_reply(&mut d, h.sequence_number, h.port_number, "IPVS", FAM)
+                        .unwrap();
                     encode_error(&mut d, &h, 0);
                 } else if h.flags & NLM_F_DUMP == NLM_F_DUMP {
                     let rh = ReplyHeader {
                         family: FAM,
                         flags: NLM_F_MULTI,
-                        seq: h.seq,
-                        pid: h.pid,
+                        seq: h.sequence_number,
+                        pid: h.port_number,
                     };
                     if cmd == Cmd::GetService.to_raw() {
                         // Three services per datagram.
@@ -1019,7 +1020,7 @@ mod tests {
                         let asked = |e: &&ServiceEntry| {
                             let mut v = Vec::new();
                             IpvsRequest::GetDests(&e.service.key)
-                                .encode(&mut v, FAM, h.seq, h.pid)
+                                .encode(&mut v, FAM, h.sequence_number, h.port_number)
                                 .unwrap();
                             v == msg
                         };
@@ -1030,13 +1031,13 @@ mod tests {
                         }
                         self.queue.push_back(std::mem::take(&mut d));
                     }
-                    encode_done(&mut d, h.seq, h.pid, 0, 0);
+                    encode_done(&mut d, h.sequence_number, h.port_number, 0, 0);
                 } else if cmd == Cmd::GetInfo.to_raw() {
                     let rh = ReplyHeader {
                         family: FAM,
                         flags: 0,
-                        seq: h.seq,
-                        pid: h.pid,
+                        seq: h.sequence_number,
+                        pid: h.port_number,
                     };
                     let info = Info {
                         version: 0x010201,
@@ -1680,11 +1681,14 @@ mod tests {
 
     impl crate::client::Transport for Refusing {
         fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-            use crate::wire::netlink::{encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL};
-            let h = NlHeader::parse(datagram).unwrap();
+            use crate::wire::netlink::{
+                encode_error, encode_family_reply, header_of, GENL_ID_CTRL,
+            };
+            let h = header_of(datagram).unwrap();
             let mut reply = Vec::new();
-            if h.msg_type == GENL_ID_CTRL {
-                encode_family_reply(&mut reply, h.seq, h.pid, "IPVS", 0x1c).unwrap();
+            if h.message_type == GENL_ID_CTRL {
+                encode_family_reply(&mut reply, h.sequence_number, h.port_number, "IPVS", 0x1c)
+                    .unwrap();
                 encode_error(&mut reply, &h, 0);
             } else {
                 encode_error(&mut reply, &h, self.errno);

@@ -270,7 +270,7 @@ mod tests {
     use crate::model::{Dest, Protocol, Service, ServiceKey};
     use crate::wire::ipvs::{encode_dest_reply, IpvsRequest, ReplyHeader};
     use crate::wire::netlink::{
-        encode_done, encode_error, encode_family_reply, NlHeader, GENL_ID_CTRL, NLM_F_MULTI,
+        encode_done, encode_error, encode_family_reply, header_of, GENL_ID_CTRL, NLM_F_MULTI,
     };
     use std::collections::VecDeque;
     use std::io;
@@ -318,21 +318,21 @@ mod tests {
 
     impl Transport for Socket {
         fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
-            let h = NlHeader::parse(datagram).unwrap();
+            let h = header_of(datagram).unwrap();
             let mut d = Vec::new();
-            if h.msg_type == GENL_ID_CTRL {
+            if h.message_type == GENL_ID_CTRL {
                 self.shared.ctrl_requests.fetch_add(1, Ordering::SeqCst);
-                encode_family_reply(&mut d, h.seq, h.pid, "IPVS", FAM).unwrap();
+                encode_family_reply(&mut d, h.sequence_number, h.port_number, "IPVS", FAM).unwrap();
                 encode_error(&mut d, &h, 0);
                 self.queue.push_back(d);
                 return Ok(());
             }
-            assert_eq!(h.msg_type, FAM);
+            assert_eq!(h.message_type, FAM);
             self.shared.dumps.fetch_add(1, Ordering::SeqCst);
             let asked = self.shared.table.iter().position(|(s, _)| {
                 let mut v = Vec::new();
                 IpvsRequest::GetDests(&s.key)
-                    .encode(&mut v, FAM, h.seq, h.pid)
+                    .encode(&mut v, FAM, h.sequence_number, h.port_number)
                     .unwrap();
                 v == datagram
             });
@@ -347,8 +347,8 @@ mod tests {
             let rh = ReplyHeader {
                 family: FAM,
                 flags: NLM_F_MULTI,
-                seq: h.seq,
-                pid: h.pid,
+                seq: h.sequence_number,
+                pid: h.port_number,
             };
             let mut raced = self.shared.raced.lock().unwrap();
             let times = if self.shared.doubled.contains(&i) && !raced.contains(&i) {
@@ -367,7 +367,7 @@ mod tests {
                 self.queue.push_back(std::mem::take(&mut d));
             }
             let mut done = Vec::new();
-            encode_done(&mut done, h.seq, h.pid, 0, 0);
+            encode_done(&mut done, h.sequence_number, h.port_number, 0, 0);
             self.queue.push_back(done);
             Ok(())
         }

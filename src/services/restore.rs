@@ -298,7 +298,7 @@ mod tests {
     use super::*;
     use crate::client::Transport;
     use crate::model::{Service, ServiceKey};
-    use crate::wire::netlink::{align, encode_error, NlHeader, NLM_F_ACK};
+    use crate::wire::netlink::{align, encode_error, header_of, NLM_F_ACK};
     use std::collections::VecDeque;
     use std::io;
     use std::sync::{Arc, Mutex};
@@ -327,8 +327,8 @@ mod tests {
             let mut acks = Vec::new();
             let mut d = Vec::new();
             let mut rest = datagram;
-            while let Some(h) = NlHeader::parse(rest) {
-                let len = h.len as usize;
+            while let Some(h) = header_of(rest) {
+                let len = h.length as usize;
                 rest = &rest[align(len).min(rest.len())..];
                 let errno = (self.script)(self.writes);
                 self.writes += 1;

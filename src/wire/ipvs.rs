@@ -1889,7 +1889,7 @@ pub fn encode_timeouts_reply(
 mod tests {
     use super::*;
     use crate::model::{svc_flags, tun_flags};
-    use crate::wire::netlink::{messages, Body, GenlMsg, NlHeader, NLM_F_MULTI};
+    use crate::wire::netlink::{header_of, messages, Body, GenlMsg, NetlinkHeader, NLM_F_MULTI};
 
     const FAM: u16 = 0x24;
 
@@ -1908,13 +1908,16 @@ mod tests {
             .collect()
     }
 
-    fn encode(req: IpvsRequest<'_>) -> (NlHeader, Vec<u8>) {
+    fn encode(req: IpvsRequest<'_>) -> (NetlinkHeader, Vec<u8>) {
         let mut buf = Vec::new();
         let len = req.encode(&mut buf, FAM, 77, 0).unwrap();
         assert_eq!(len, buf.len());
-        let h = NlHeader::parse(&buf).unwrap();
-        assert_eq!(h.len as usize, buf.len());
-        assert_eq!((h.msg_type, h.seq, h.pid), (FAM, 77, 0));
+        let h = header_of(&buf).unwrap();
+        assert_eq!(h.length as usize, buf.len());
+        assert_eq!(
+            (h.message_type, h.sequence_number, h.port_number),
+            (FAM, 77, 0)
+        );
         (h, buf[16..].to_vec())
     }
 
@@ -2073,7 +2076,7 @@ mod tests {
         fn new_service_matches_reference_example() {
             let s = tcp_service();
             let (h, body) = encode(IpvsRequest::NewService(&s));
-            assert_eq!(h.len, 104);
+            assert_eq!(h.length, 104);
             assert_eq!(h.flags, 0x0005);
             let mut want = hex("01 01 00 00");
             want.extend(hex(TCP_SERVICE_NEST));
@@ -2155,7 +2158,7 @@ mod tests {
                 (IpvsRequest::Flush, 17, 0x0005),
             ] {
                 let (h, body) = encode(req);
-                assert_eq!(h.len, 20, "{req:?}");
+                assert_eq!(h.length, 20, "{req:?}");
                 assert_eq!(h.flags, flags, "{req:?}");
                 assert_eq!(body, vec![cmd, 1, 0, 0], "{req:?}");
             }
@@ -2182,7 +2185,7 @@ mod tests {
             ] {
                 let (h, body) = encode(req);
                 assert_eq!(h.flags, 0x0005);
-                assert_eq!(h.len, 16 + 4 + 84 + 96);
+                assert_eq!(h.length, 16 + 4 + 84 + 96);
                 let mut want = vec![cmd, 1, 0, 0];
                 want.extend(hex(TCP_SERVICE_NEST));
                 want.extend(hex(DEST_NEST));

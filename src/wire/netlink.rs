@@ -12,8 +12,8 @@
 use std::num::NonZeroI32;
 
 use netlink_packet_core::{
-    DoneBuffer, DoneMessage, ErrorBuffer, ErrorMessage, NetlinkBuffer, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload, NetlinkSerializable, Nla, NlasIterator, Parseable, NLA_ALIGNTO,
+    DoneBuffer, DoneMessage, Emitable, ErrorBuffer, ErrorMessage, NetlinkBuffer, NetlinkMessage,
+    NetlinkPayload, NetlinkSerializable, Nla, NlasIterator, Parseable, NLA_ALIGNTO,
 };
 use netlink_packet_generic::constants::{
     CTRL_ATTR_FAMILY_ID, CTRL_CMD_GETFAMILY, CTRL_CMD_NEWFAMILY,
@@ -23,6 +23,7 @@ use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlHeader, GenlMessage};
 use thiserror::Error;
 
+pub use netlink_packet_core::NetlinkHeader;
 pub use netlink_packet_core::{
     NLA_F_NESTED, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP,
     NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_MULTIPART as NLM_F_MULTI, NLM_F_REQUEST,
@@ -112,60 +113,34 @@ pub fn check_nla<T: Nla>(nla: &T) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// The fields of a `struct nlmsghdr`, as the client and its fakes use them
-/// (read and written through the packet crate's [`NetlinkHeader`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NlHeader {
-    /// Total length including this header.
-    pub len: u32,
-    /// Message type: a control type or a family id.
-    pub msg_type: u16,
-    /// `NLM_F_*` flags.
-    pub flags: u16,
-    /// Sequence number, echoed by the kernel in its replies.
-    pub seq: u32,
-    /// Port id of the sender (0 for the kernel).
-    pub pid: u32,
+/// The header at the start of `bytes`, read through the packet crate's
+/// buffer; `None` if `bytes` is shorter than a header (its length field is
+/// not checked here: [`messages`] does that).
+pub fn header_of(bytes: &[u8]) -> Option<NetlinkHeader> {
+    if bytes.len() < NLMSG_HDRLEN {
+        return None;
+    }
+    NetlinkHeader::parse(&NetlinkBuffer::new(bytes)).ok()
 }
 
-impl From<NlHeader> for NetlinkHeader {
-    fn from(h: NlHeader) -> NetlinkHeader {
-        let mut n = NetlinkHeader::default();
-        n.length = h.len;
-        n.message_type = h.msg_type;
-        n.flags = h.flags;
-        n.sequence_number = h.seq;
-        n.port_number = h.pid;
-        n
-    }
+/// A header with these fields (the crate's type cannot be built with a
+/// struct literal outside the crate).
+pub fn header(length: u32, message_type: u16, flags: u16, seq: u32, port: u32) -> NetlinkHeader {
+    let mut h = NetlinkHeader::default();
+    h.length = length;
+    h.message_type = message_type;
+    h.flags = flags;
+    h.sequence_number = seq;
+    h.port_number = port;
+    h
 }
 
-impl NlHeader {
-    /// Reads a header from the start of `bytes`; `None` if too short.
-    pub fn parse(bytes: &[u8]) -> Option<NlHeader> {
-        if bytes.len() < NLMSG_HDRLEN {
-            return None;
-        }
-        // At least a header's worth of bytes: the getters cannot go past
-        // the end (the length field itself is not checked here).
-        let b = NetlinkBuffer::new(bytes);
-        Some(NlHeader {
-            len: b.length(),
-            msg_type: b.message_type(),
-            flags: b.flags(),
-            seq: b.sequence_number(),
-            pid: b.port_number(),
-        })
-    }
-
-    /// Appends the 16 header bytes.
-    pub fn write(&self, out: &mut Vec<u8>) {
-        use netlink_packet_core::Emitable;
-        let start = out.len();
-        out.resize(start + NLMSG_HDRLEN, 0);
-        if let Some(dst) = out.get_mut(start..) {
-            NetlinkHeader::from(*self).emit(dst);
-        }
+/// Appends the 16 bytes of `h`.
+pub fn write_header(h: &NetlinkHeader, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + NLMSG_HDRLEN, 0);
+    if let Some(dst) = out.get_mut(start..) {
+        h.emit(dst);
     }
 }
 
@@ -232,7 +207,7 @@ pub enum Body<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message<'a> {
     /// Its header.
-    pub header: NlHeader,
+    pub header: NetlinkHeader,
     /// Its body.
     pub body: Body<'a>,
 }
@@ -264,13 +239,13 @@ fn errno_of(code: i32) -> i32 {
 impl<'a> Messages<'a> {
     fn step(&mut self) -> Result<Message<'a>, DecodeError> {
         let buf = NetlinkBuffer::new_checked(self.rest)?;
-        let header = NlHeader::parse(self.rest).ok_or(DecodeError::Packet(
+        let header = header_of(self.rest).ok_or(DecodeError::Packet(
             "netlink message header truncated".into(),
         ))?;
         let payload: &'a [u8] = buf.payload();
-        let advance = align(header.len as usize).min(self.rest.len());
+        let advance = align(header.length as usize).min(self.rest.len());
         self.rest = self.rest.get(advance..).unwrap_or_default();
-        let body = match header.msg_type {
+        let body = match header.message_type {
             NLMSG_ERROR => match ErrorBuffer::new_checked(&payload)?.code() {
                 None => Body::Ack,
                 Some(code) => Body::Error {
@@ -394,19 +369,19 @@ pub fn decode_family_id(attrs: &[u8]) -> Result<u16, DecodeError> {
 /// Appends an `NLMSG_ERROR` message as the kernel sends it: `errno` 0 is an
 /// acknowledgement; `request` is the header of the request answered (its
 /// payload is not echoed, as with `NETLINK_CAP_ACK`). For fakes and tests.
-pub fn encode_error(buf: &mut Vec<u8>, request: &NlHeader, errno: i32) -> usize {
+pub fn encode_error(buf: &mut Vec<u8>, request: &NetlinkHeader, errno: i32) -> usize {
     let mut e = ErrorMessage::default();
     e.code = NonZeroI32::new(errno.wrapping_neg());
     let mut echoed = Vec::with_capacity(NLMSG_HDRLEN);
-    request.write(&mut echoed);
+    write_header(request, &mut echoed);
     e.header = echoed;
     let mut m = NetlinkMessage::<GenlMessage<GenlCtrl>>::new(
         NetlinkHeader::default(),
         NetlinkPayload::Error(e),
     );
     m.header.flags = NLM_F_CAPPED;
-    m.header.sequence_number = request.seq;
-    m.header.port_number = request.pid;
+    m.header.sequence_number = request.sequence_number;
+    m.header.port_number = request.port_number;
     append(buf, m).unwrap_or(0)
 }
 
@@ -439,18 +414,12 @@ mod tests {
 
     #[test]
     fn header_round_trip() {
-        let h = NlHeader {
-            len: 20,
-            msg_type: 0x22,
-            flags: 5,
-            seq: 7,
-            pid: 9,
-        };
+        let h = header(20, 0x22, 5, 7, 9);
         let mut buf = vec![0xaa];
-        h.write(&mut buf);
+        write_header(&h, &mut buf);
         assert_eq!(buf.len(), 17);
-        assert_eq!(NlHeader::parse(&buf[1..]), Some(h));
-        assert_eq!(NlHeader::parse(&buf[2..]), None);
+        assert_eq!(header_of(&buf[1..]), Some(h));
+        assert_eq!(header_of(&buf[2..]), None);
     }
 
     #[test]
@@ -458,7 +427,9 @@ mod tests {
         let mut buf = vec![];
         encode_get_family(&mut buf, 1, 0, "IPVS").unwrap();
         encode_get_family(&mut buf, 2, 0, "nlctrl").unwrap();
-        let seqs: Vec<u32> = messages(&buf).map(|m| m.unwrap().header.seq).collect();
+        let seqs: Vec<u32> = messages(&buf)
+            .map(|m| m.unwrap().header.sequence_number)
+            .collect();
         assert_eq!(seqs, vec![1, 2]);
     }
 
@@ -475,13 +446,7 @@ mod tests {
 
     #[test]
     fn parses_control_messages() {
-        let req = NlHeader {
-            len: 20,
-            msg_type: 30,
-            flags: 5,
-            seq: 42,
-            pid: 0,
-        };
+        let req = header(20, 30, 5, 42, 0);
         let mut buf = Vec::new();
         encode_error(&mut buf, &req, 0);
         encode_error(&mut buf, &req, libc::ESRCH);
@@ -489,8 +454,8 @@ mod tests {
         encode_done(&mut buf, 44, 0, 0, libc::EBUSY);
         let got: Vec<_> = messages(&buf).map(|m| m.unwrap()).collect();
         assert_eq!(got[0].body, Body::Ack);
-        assert_eq!(got[0].header.seq, 42);
-        assert_eq!(got[0].header.len, 36);
+        assert_eq!(got[0].header.sequence_number, 42);
+        assert_eq!(got[0].header.length, 36);
         assert_eq!(got[1].body, Body::Error { errno: libc::ESRCH });
         assert_eq!(got[2].body, Body::Done { errno: 0 });
         assert_eq!(got[2].header.flags, NLM_F_MULTI | NLM_F_DUMP_INTR);
@@ -501,14 +466,7 @@ mod tests {
     #[test]
     fn done_without_payload_is_success() {
         let mut buf = Vec::new();
-        NlHeader {
-            len: 16,
-            msg_type: NLMSG_DONE,
-            flags: NLM_F_MULTI,
-            seq: 1,
-            pid: 0,
-        }
-        .write(&mut buf);
+        write_header(&header(16, NLMSG_DONE, NLM_F_MULTI, 1, 0), &mut buf);
         let m = messages(&buf).next().unwrap().unwrap();
         assert_eq!(m.body, Body::Done { errno: 0 });
     }
@@ -516,14 +474,7 @@ mod tests {
     #[test]
     fn short_error_is_a_decode_error() {
         let mut buf = Vec::new();
-        NlHeader {
-            len: 18,
-            msg_type: NLMSG_ERROR,
-            flags: 0,
-            seq: 1,
-            pid: 0,
-        }
-        .write(&mut buf);
+        write_header(&header(18, NLMSG_ERROR, 0, 1, 0), &mut buf);
         buf.extend_from_slice(&[0, 0, 0, 0]);
         let mut it = messages(&buf);
         assert!(matches!(it.next(), Some(Err(DecodeError::Packet(_)))));
@@ -533,14 +484,7 @@ mod tests {
     #[test]
     fn bad_lengths_are_errors() {
         let mut buf = Vec::new();
-        NlHeader {
-            len: 8,
-            msg_type: 30,
-            flags: 0,
-            seq: 1,
-            pid: 0,
-        }
-        .write(&mut buf);
+        write_header(&header(8, 30, 0, 1, 0), &mut buf);
         assert!(matches!(
             messages(&buf).next(),
             Some(Err(DecodeError::Packet(_)))
