@@ -15,6 +15,7 @@ use crate::ipvsadm::parse::Failure;
 use crate::ipvsadm::run::{self, Mode};
 
 pub mod apply;
+pub mod args;
 pub mod check;
 pub mod drain;
 pub mod realserver;
