@@ -208,11 +208,11 @@ _ipvsadm_rs_subcommand() {
         if [ $# -gt 0 ]; then
             eval "_ipvsadm_rs_p=\\${$#}"
             case $_ipvsadm_rs_p in
-            --tcp-service) return ;;
-            --udp-service) return ;;
+            -t | --tcp-service) return ;;
+            -u | --udp-service) return ;;
             --sctp-service) return ;;
-            --fwmark-service) return ;;
-            --real-server) return ;;
+            -f | --fwmark-service) return ;;
+            -r | --real-server) return ;;
             --server) return ;;
             --timeout) return ;;
             esac
@@ -224,10 +224,10 @@ _ipvsadm_rs_subcommand() {
         if [ $# -gt 0 ]; then
             eval "_ipvsadm_rs_p=\\${$#}"
             case $_ipvsadm_rs_p in
-            --tcp-service) return ;;
-            --udp-service) return ;;
+            -t | --tcp-service) return ;;
+            -u | --udp-service) return ;;
             --sctp-service) return ;;
-            --fwmark-service) return ;;
+            -f | --fwmark-service) return ;;
             --interval) return ;;
             --sort) printf \'%s\\n\' cps active inactive packets bytes name; return ;;
             --count) return ;;

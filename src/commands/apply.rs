@@ -10,43 +10,16 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 
+use clap::Parser;
+
 use crate::client::{Client, Error, Request};
+use crate::commands::args::parse;
 use crate::ipvsadm::errors::{ipvs_strerror, Op};
 use crate::ipvsadm::print;
 use crate::ipvsadm::resolve::NumericResolver;
 use crate::ipvsadm::run::{self, Step};
 use crate::model::{Dest, Service, ServiceEntry, ServiceKey};
 use crate::services::plan::{self, Change, Kind};
-
-/// The help text of `apply` (`-h`, `--help`), also the source of its
-/// manual page section.
-pub const APPLY_HELP: &str = "\
-Usage: ipvsadm-rs apply [--dry-run] [FILE]
-
-Make the live IPVS table equal to FILE (standard input when FILE is
-absent or -). FILE holds a table in the format ipvsadm-rs -S prints:
--A lines for virtual services and -a lines for their real servers;
-blank lines and lines starting with # are skipped.
-
-The live table is read once and only what differs is changed: settings
-are edited in place (-E, -e), and services and real servers are added
-or deleted only when one side lacks them. The table is never flushed, so
-connections through services that stay are kept. The changes go to the
-kernel in one batch; if it refuses any of them, those that were made are
-undone and the table is left as it was.
-
-Options:
-  --dry-run   print the changes as ipvsadm command lines, send nothing
-  -h, --help  show this help
-
-Exit status:
-  0  the table matches FILE (changes applied, or nothing to do)
-  1  the kernel refused a change (all undone), or the table could not
-     be read
-  2  bad usage, or a bad line in FILE (nothing sent)
-  3  the kernel refused a change and undoing it failed: the table is
-     neither as it was nor as FILE asks (what is left is printed)
-";
 
 /// Where `apply` reads the live table and sends its changes: the kernel
 /// in real use, an in-memory table in tests.
@@ -89,39 +62,43 @@ pub fn dispatch(
     Some(run(prog, args.get(1..).unwrap_or(&[]), stdin, out, err))
 }
 
-/// What the command line asked for.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Args {
+/// The arguments of `apply` (the source of its `--help`, of its row on
+/// the `-h` screen, of its man page section and of its completions).
+#[derive(Debug, Parser)]
+#[command(
+    name = "apply",
+    about = "make the live table equal to a saved table, changing only what differs",
+    long_about = "Reads a table in the save format (-A and -a lines as ipvsadm-rs -S prints \
+them; blank lines and # comments allowed) from FILE, or standard input when FILE is absent or -, \
+and makes the live table equal to it with the fewest changes: settings are edited in place, \
+services and real servers are added or deleted only where one side lacks them, and the table is \
+never flushed, so connections through the services that stay are kept. The changes go to the \
+kernel in one batch; if the kernel refuses any of them, the ones already made are undone in \
+reverse order and the table is left as it was. Applying the same file twice changes nothing \
+the second time.",
+    override_usage = "ipvsadm-rs apply [--dry-run] [FILE]",
+    after_long_help = "Exit status:
+  0  the table matches FILE (changes applied, or nothing to do)
+  1  the kernel refused a change and all changes were undone, or the
+     table could not be read
+  2  bad usage, or a bad line in FILE (nothing sent)
+  3  a change was refused and undoing failed: the table is neither as it
+     was nor as FILE asks (what is left is printed)"
+)]
+pub struct Args {
+    /// Print the changes as ipvsadm command lines and send nothing.
+    #[arg(long)]
     dry_run: bool,
-    help: bool,
-    /// `None` for standard input.
+    /// The table to apply; standard input when absent or -.
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<OsString>,
 }
 
-fn parse_args(args: &[OsString]) -> Result<Args, String> {
-    let mut a = Args::default();
-    let mut options = true;
-    for word in args {
-        let text = word.to_string_lossy();
-        match text.as_ref() {
-            "--dry-run" if options => a.dry_run = true,
-            "-h" | "--help" if options => a.help = true,
-            "--" if options => options = false,
-            t if options && t.starts_with('-') && t != "-" => {
-                return Err(format!("unknown option `{t}'"))
-            }
-            _ => {
-                if a.file.is_some() {
-                    return Err(format!("one FILE only (`{text}' is a second one)"));
-                }
-                a.file = Some(word.clone());
-            }
-        }
+impl Args {
+    /// The file to read; `None` for standard input.
+    fn file(&self) -> Option<&OsString> {
+        self.file.as_ref().filter(|f| *f != "-")
     }
-    if a.file.as_deref().is_some_and(|f| f == "-") {
-        a.file = None;
-    }
-    Ok(a)
 }
 
 /// `ipvsadm-rs apply ARGS...` (the words after `apply`).
@@ -132,31 +109,18 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let a = match parse_args(args) {
+    let a: Args = match parse(prog, "apply", args, out, err) {
         Ok(a) => a,
-        Err(msg) => {
-            let _ = write!(
-                err,
-                "{prog} apply: {msg}\nTry `{prog} apply --help' for more information.\n"
-            );
-            return 2;
-        }
+        Err(code) => return code,
     };
-    if a.help {
-        return match out.write_all(APPLY_HELP.as_bytes()) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        };
-    }
     let mut input = Vec::new();
-    let read = match &a.file {
+    let read = match a.file() {
         Some(path) => std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut input)),
         None => stdin.read_to_end(&mut input),
     };
     if let Err(e) = read {
         let name = a
-            .file
-            .as_deref()
+            .file()
             .map_or("standard input".into(), |p| p.to_string_lossy());
         let _ = writeln!(err, "{prog} apply: cannot read {name}: {e}");
         return 2;
@@ -362,7 +326,7 @@ fn refusal(c: &Change, e: &Error) -> String {
 }
 
 /// Reads the live table, plans, and prints or applies the plan; returns
-/// the exit status (see [`APPLY_HELP`]).
+/// the exit status (see [`Args`]'s `after_long_help`).
 pub(crate) fn apply(
     table: &mut dyn Table,
     desired: &[ServiceEntry],
@@ -852,24 +816,23 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let p = |v: &[&str]| parse_args(&v.iter().map(OsString::from).collect::<Vec<_>>());
-        assert_eq!(p(&[]), Ok(Args::default()));
-        assert_eq!(p(&["-"]), Ok(Args::default()));
+        let p =
+            |v: &[&str]| Args::try_parse_from(std::iter::once("apply").chain(v.iter().copied()));
+        let a = p(&[]).unwrap();
+        assert!(!a.dry_run && a.file().is_none());
+        assert!(p(&["-"]).unwrap().file().is_none());
+        let a = p(&["--dry-run", "x.rules"]).unwrap();
+        assert!(a.dry_run);
+        assert_eq!(a.file(), Some(&OsString::from("x.rules")));
         assert_eq!(
-            p(&["--dry-run", "x.rules"]),
-            Ok(Args {
-                dry_run: true,
-                help: false,
-                file: Some("x.rules".into())
-            })
+            p(&["--", "-odd"]).unwrap().file(),
+            Some(&OsString::from("-odd"))
         );
-        assert_eq!(
-            p(&["--", "-odd"]).unwrap().file,
-            Some(OsString::from("-odd"))
-        );
-        assert!(p(&["-h"]).unwrap().help);
-        assert!(p(&["--help"]).unwrap().help);
-        assert_eq!(p(&["-n"]), Err("unknown option `-n'".into()));
+        for help in ["-h", "--help"] {
+            let e = p(&[help]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        }
+        assert!(p(&["-n"]).is_err());
         assert!(p(&["a", "b"]).is_err());
     }
 
@@ -890,7 +853,15 @@ mod tests {
             ),
             Some(0)
         );
-        assert_eq!(out, APPLY_HELP.as_bytes());
+        let help = String::from_utf8_lossy(&out);
+        assert!(
+            help.contains("Usage: ipvsadm-rs apply [--dry-run] [FILE]"),
+            "{help}"
+        );
+        assert!(
+            help.contains("--dry-run") && help.contains("Exit status:"),
+            "{help}"
+        );
         assert_eq!(
             dispatch(
                 "ipvsadm-rs",
@@ -901,9 +872,11 @@ mod tests {
             ),
             Some(2)
         );
-        assert_eq!(
-            String::from_utf8(err).unwrap(),
-            "ipvsadm-rs apply: unknown option `--bogus'\nTry `ipvsadm-rs apply --help' for more information.\n"
+        let text = String::from_utf8(err).unwrap();
+        assert!(
+            text.starts_with("error: unexpected argument '--bogus'")
+                && text.contains("Usage: ipvsadm-rs apply [--dry-run] [FILE]"),
+            "{text}"
         );
         // A bad file is refused before the kernel is asked anything.
         let (mut out, mut err) = (Vec::new(), Vec::new());

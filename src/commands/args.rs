@@ -4,6 +4,8 @@
 //! their front ends make. Neither subcommand imports the other; both
 //! import this.
 
+use std::ffi::OsString;
+use std::io::Write;
 use std::time::Duration;
 
 use crate::client::Client;
@@ -71,6 +73,33 @@ impl ServiceArgs {
             port,
         }))
     }
+}
+
+/// Parses a subcommand's words (`args`, after its name) with its clap
+/// model, the way every subcommand reports usage: `--help`/`-h` print to
+/// `out` and give `Err(0)`; a usage error prints clap's message on `err`
+/// and gives `Err(2)`. The usage lines name the program as `prog NAME`.
+pub fn parse<A: clap::Parser>(
+    prog: &str,
+    name: &str,
+    args: &[OsString],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<A, i32> {
+    let argv =
+        std::iter::once(OsString::from(format!("{prog} {name}"))).chain(args.iter().cloned());
+    A::try_parse_from(argv).map_err(|e| {
+        let text = e.render().to_string();
+        if e.use_stderr() {
+            let _ = err.write_all(text.as_bytes());
+            2
+        } else {
+            match out.write_all(text.as_bytes()) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            }
+        }
+    })
 }
 
 /// `30` (seconds), `30s`, `500ms`, `5m`, `1h`: the value of `--timeout`

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::client::Client;
-use crate::commands::args::{parse_duration, read_table, ServiceArgs};
+use crate::commands::args::{parse, parse_duration, read_table, ServiceArgs};
 use crate::ipvsadm::addr::parse_host_port;
 use crate::ipvsadm::print::save_table;
 use crate::ipvsadm::resolve::{NumericResolver, Resolver, SystemResolver};
@@ -38,7 +38,7 @@ With --server a server is drained in every service it belongs to. On a terminal 
 gets a progress line; on a pipe one plain line is printed per change; --json prints one JSON \
 object per event. On a timeout or Ctrl-C the weights stay 0 and the command that puts each \
 weight back is printed.",
-    override_usage = "ipvsadm-rs drain -t|-u|--sctp-service VIP:PORT | -f MARK [-6]  -r SERVER[:PORT]... [OPTIONS]\n       \
+    override_usage = "ipvsadm-rs drain -t|-u|--sctp-service VIP:PORT | -f MARK [-6] -r SERVER[:PORT]... [OPTIONS]\n       \
 ipvsadm-rs drain --server SERVER[:PORT]... [OPTIONS]",
     after_long_help = "Exit status:
   0    every server drained (and deleted, with --remove)
@@ -48,7 +48,7 @@ ipvsadm-rs drain --server SERVER[:PORT]... [OPTIONS]",
        (nothing changed)
   130  interrupted by Ctrl-C (weights left at 0)"
 )]
-struct Args {
+pub struct Args {
     #[command(flatten)]
     service: ServiceArgs,
     /// A real server of the service to drain; without a port, every port
@@ -340,19 +340,9 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let argv = std::iter::once(OsString::from(format!("{prog} drain"))).chain(args.iter().cloned());
-    let a = match Args::try_parse_from(argv) {
+    let a: Args = match parse(prog, "drain", args, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            let text = e.render().to_string();
-            return if e.use_stderr() {
-                let _ = err.write_all(text.as_bytes());
-                2
-            } else {
-                let _ = out.write_all(text.as_bytes());
-                0
-            };
-        }
+        Err(code) => return code,
     };
     let res: &dyn Resolver = if a.numeric {
         &NumericResolver

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::client::Client;
-use crate::commands::args::{parse_duration, read_table, ServiceArgs};
+use crate::commands::args::{parse, parse_duration, read_table, ServiceArgs};
 use crate::ipvsadm::resolve::SystemResolver;
 use crate::model::{Service, ServiceEntry, ServiceKey};
 use crate::services::top::{compute, render, render_rows, Reading, SortKey};
@@ -40,7 +40,7 @@ and inactive connections, packet and byte rates and name, and q quits. Otherwise
   1  the table could not be read
   2  a usage error"
 )]
-struct Args {
+pub struct Args {
     #[command(flatten)]
     service: ServiceArgs,
     /// Time between readings (1, 2s, 500ms); default 1 s.
@@ -108,19 +108,9 @@ fn pause(d: Duration) -> bool {
 
 /// `ipvsadm-rs [--netns NS] top ARGS...` (`args` without `top`).
 pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let argv = std::iter::once(OsString::from(format!("{prog} top"))).chain(args.iter().cloned());
-    let a = match Args::try_parse_from(argv) {
+    let a: Args = match parse(prog, "top", args, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            let text = e.render().to_string();
-            return if e.use_stderr() {
-                let _ = err.write_all(text.as_bytes());
-                2
-            } else {
-                let _ = out.write_all(text.as_bytes());
-                0
-            };
-        }
+        Err(code) => return code,
     };
     let only = match a.service.key(&SystemResolver) {
         Ok(k) => k,
