@@ -778,6 +778,42 @@ mod tests {
         );
     }
 
+    /// Every option and action of every subcommand's clap model is in
+    /// its man page section and in the completion engine.
+    #[test]
+    fn every_subcommand_option_is_documented_and_completed() {
+        let cmds = subcommands();
+        let details = Details::parse("").unwrap();
+        let man = man_subcommands(&cmds, &details);
+        let engine = engine(&asset(&root(), "completions/engine.sh").unwrap(), &cmds).unwrap();
+        let mut seen = 0;
+        for cmd in &cmds {
+            let name = cmd.get_name();
+            let section = man
+                .split(".SS ")
+                .find(|s| s.starts_with(&format!("{}\n", roff(name))))
+                .unwrap_or_else(|| panic!("no .SS {name}"));
+            assert!(engine.contains(&format!("    {name})")), "{name}");
+            assert!(section.contains("Exit status of"), "{name}");
+            for (a, _) in sub_options(cmd) {
+                let long = a.get_long().unwrap();
+                assert!(
+                    section.contains(&format!("\\fB\\-\\-{}\\fR", roff(long))),
+                    "{name} --{long} not in the man page"
+                );
+                assert!(engine.contains(&format!("--{long}")), "{name} --{long}");
+                seen += 1;
+            }
+            for act in model::actions(cmd) {
+                assert!(
+                    section.contains(&format!("{name} {}", act.get_name())),
+                    "{name}"
+                );
+            }
+        }
+        assert!(seen >= 25, "only {seen} options");
+    }
+
     #[test]
     fn roff_escapes() {
         assert_eq!(roff("-t a-b"), "\\-t a\\-b");
