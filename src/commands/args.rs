@@ -78,7 +78,9 @@ impl ServiceArgs {
 /// Parses a subcommand's words (`args`, after its name) with its clap
 /// model, the way every subcommand reports usage: `--help`/`-h` print to
 /// `out` and give `Err(0)`; a usage error prints clap's message on `err`
-/// and gives `Err(2)`. The usage lines name the program as `prog NAME`.
+/// and gives `Err(2)`. The usage lines name the program as invoked
+/// (`ipvsadm drain ...` when installed as `ipvsadm`), also where a model's
+/// `override_usage` spells it `ipvsadm-rs NAME`.
 pub fn parse<A: clap::Parser>(
     prog: &str,
     name: &str,
@@ -89,7 +91,11 @@ pub fn parse<A: clap::Parser>(
     let argv =
         std::iter::once(OsString::from(format!("{prog} {name}"))).chain(args.iter().cloned());
     A::try_parse_from(argv).map_err(|e| {
-        let text = e.render().to_string();
+        let base = prog.rsplit('/').next().unwrap_or(prog);
+        let text = e
+            .render()
+            .to_string()
+            .replace(&format!("ipvsadm-rs {name}"), &format!("{base} {name}"));
         if e.use_stderr() {
             let _ = err.write_all(text.as_bytes());
             2
@@ -146,6 +152,44 @@ mod tests {
         for bad in ["", "s", "-1", "1.5s", "3d", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[derive(clap::Parser, Debug)]
+    #[command(name = "x", override_usage = "ipvsadm-rs x [--on]")]
+    struct X {
+        /// A switch.
+        #[arg(long)]
+        on: bool,
+    }
+
+    #[test]
+    fn parse_reports_the_clap_way_under_the_invoked_name() {
+        let run = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let r = parse::<X>("/usr/sbin/ipvsadm", "x", &args, &mut out, &mut err);
+            (
+                r.map(|x| x.on),
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            )
+        };
+        assert_eq!(run(&["--on"]), (Ok(true), String::new(), String::new()));
+        let (r, out, err) = run(&["--bogus"]);
+        assert_eq!(r, Err(2));
+        assert!(out.is_empty());
+        assert!(
+            err.starts_with("error: unexpected argument '--bogus'"),
+            "{err}"
+        );
+        assert!(err.contains("Usage: ipvsadm x [--on]"), "{err}");
+        let (r, out, err) = run(&["--help"]);
+        assert_eq!(r, Err(0));
+        assert!(err.is_empty());
+        assert!(
+            out.contains("Usage: ipvsadm x [--on]") && !out.contains("ipvsadm-rs"),
+            "{out}"
+        );
     }
 
     #[test]
