@@ -158,6 +158,13 @@ fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
             w("rules.txt"),
         ),
         (vec!["check", ""], w("--json")),
+        (
+            vec!["top", "--sort", ""],
+            w("cps active inactive packets bytes name"),
+        ),
+        (vec!["drain", "--ti"], w("--timeout")),
+        (vec!["apply", "rul"], w("rules.txt")),
+        (vec!["apply", "--d"], w("--dry-run")),
     ]
 }
 

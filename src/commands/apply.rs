@@ -15,6 +15,7 @@ use clap::Parser;
 use comfy_table::{ContentArrangement, Table};
 
 use crate::client::{Error, Request};
+use crate::commands::args::parse;
 use crate::ipvsadm::errors::{errno_of, ipvs_strerror, Op};
 use crate::ipvsadm::lines::{self, Step};
 use crate::ipvsadm::print;
@@ -28,7 +29,7 @@ use crate::services::plan::{Change, Kind};
 #[derive(Debug, Parser)]
 #[command(
     name = "apply",
-    about = "Make the live table equal to a saved table, changing only what differs.",
+    about = "make the live table equal to a saved table, changing only what differs",
     long_about = "Make the live IPVS table equal to FILE (standard input when FILE is absent \
 or -). FILE holds a table in the format ipvsadm-rs -S prints: -A lines for virtual services and \
 -a lines for their real servers; blank lines and lines starting with # are skipped.\n\n\
@@ -52,7 +53,7 @@ pub struct Args {
     pub dry_run: bool,
     /// The table to apply, in the save format (standard input when absent
     /// or -).
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub file: Option<PathBuf>,
 }
 
@@ -80,21 +81,9 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let argv = std::iter::once(OsString::from(format!("{prog} apply"))).chain(args.iter().cloned());
-    let a = match Args::try_parse_from(argv) {
+    let a: Args = match parse(prog, "apply", args, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            let text = e.render().to_string();
-            return if e.use_stderr() {
-                let _ = err.write_all(text.as_bytes());
-                2
-            } else {
-                match out.write_all(text.as_bytes()) {
-                    Ok(()) => 0,
-                    Err(_) => 1,
-                }
-            };
-        }
+        Err(code) => return code,
     };
     let file = a.file.filter(|f| f.as_os_str() != "-");
     let mut input = Vec::new();

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::client::Client;
-use crate::ipvsadm::addr::{parse_fwmark, parse_host_port};
+use crate::commands::args::{parse, parse_duration, read_table, ServiceArgs};
+use crate::ipvsadm::addr::parse_host_port;
 use crate::ipvsadm::print::save_table;
 use crate::ipvsadm::resolve::{NumericResolver, Resolver, SystemResolver};
-use crate::model::{Family, Protocol, Service, ServiceEntry, ServiceKey};
+use crate::model::{Protocol, Service, ServiceEntry, ServiceKey};
 use crate::services::drain::{Drain, Event, Options, Outcome, Selector, ServerSpec, Target};
 
 /// How often the table is read while waiting.
@@ -25,72 +26,55 @@ const POLL: Duration = Duration::from_millis(250);
 /// report it).
 const INTERRUPTED: i32 = 130;
 
-/// The arguments of `drain`. Its option rows in
-/// [`crate::commands::table::SUBCOMMANDS`] (for the man page and completions)
-/// are checked against this by a unit test.
+/// The arguments of `drain` (the source of its `--help`, of its row on
+/// the `-h` screen, of its man page section and of its completions).
 #[derive(Debug, Parser)]
 #[command(
     name = "drain",
-    about = "Take real servers out of service without cutting connections: set the weight to 0, \
-wait until their connections end, optionally delete them.",
-    override_usage = "ipvsadm-rs drain -t|-u|--sctp-service VIP:PORT | -f MARK [-6]  -r SERVER[:PORT]... [OPTIONS]\n       \
-ipvsadm-rs drain --server SERVER[:PORT]... [OPTIONS]"
+    about = "take real servers out of service without cutting their connections",
+    long_about = "Sets the weight of the named real servers to 0, so that no new connection \
+is scheduled to them, prints the weight each had, then waits while their active connections end. \
+With --server a server is drained in every service it belongs to. On a terminal each server \
+gets a progress line; on a pipe one plain line is printed per change; --json prints one JSON \
+object per event. On a timeout or Ctrl-C the weights stay 0 and the command that puts each \
+weight back is printed.",
+    override_usage = "ipvsadm-rs drain -t|-u|--sctp-service VIP:PORT | -f MARK [-6] -r SERVER[:PORT]... [OPTIONS]\n       \
+ipvsadm-rs drain --server SERVER[:PORT]... [OPTIONS]",
+    after_long_help = "Exit status:
+  0    every server drained (and deleted, with --remove)
+  1    the timeout passed (weights left at 0; the commands that restore
+       them are printed), or the kernel refused a change
+  2    a usage error, or a service or server that is not in the table
+       (nothing changed)
+  130  interrupted by Ctrl-C (weights left at 0)"
 )]
-struct Args {
-    /// The TCP service VIP:PORT.
-    #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
-    tcp: Option<String>,
-    /// The UDP service VIP:PORT.
-    #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
-    udp: Option<String>,
-    /// The SCTP service VIP:PORT.
-    #[arg(long = "sctp-service", value_name = "VIP:PORT")]
-    sctp: Option<String>,
-    /// The firewall-mark service MARK.
-    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK")]
-    fwmark: Option<String>,
-    /// The firewall-mark service is IPv6.
-    #[arg(short = '6', long = "ipv6")]
-    ipv6: bool,
-    /// A real server of the service (without a port: every port of it).
+pub struct Args {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// A real server of the service to drain; without a port, every port
+    /// of it; repeat for several.
     #[arg(short = 'r', long = "real-server", value_name = "SERVER[:PORT]")]
     real: Vec<String>,
-    /// A real server, in every service it belongs to.
+    /// A real server to drain in every service it belongs to; repeat for
+    /// several.
     #[arg(long = "server", value_name = "SERVER[:PORT]")]
     server: Vec<String>,
-    /// Give up after this long (30, 30s, 5m, 1h, 500ms); default: never.
+    /// Give up after DURATION (30, 30s, 500ms, 5m, 1h); default: wait as
+    /// long as it takes.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
     /// Also wait for inactive connections to end.
     #[arg(long)]
     inactive: bool,
-    /// Delete each server once drained.
+    /// Delete each real server once it is drained.
     #[arg(long)]
     remove: bool,
     /// Print one JSON object per event, one per line.
     #[arg(long)]
     json: bool,
-    /// Names are not resolved (numeric addresses only).
+    /// Do not resolve names in addresses.
     #[arg(short = 'n', long = "numeric")]
     numeric: bool,
-}
-
-/// `30` (seconds), `30s`, `500ms`, `5m`, `1h`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?} (use e.g. 30, 30s, 500ms, 5m, 1h)");
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (num, unit) = text.split_at(split);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = |m: u64| n.checked_mul(m).map(Duration::from_secs).ok_or_else(bad);
-    match unit {
-        "" | "s" => secs(1),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => secs(60),
-        "h" => secs(3600),
-        _ => Err(bad()),
-    }
 }
 
 /// A usage error in clap's form: `error: MESSAGE`, the usage line, exit 2.
@@ -100,10 +84,7 @@ fn usage_error(msg: &str) -> clap::Error {
 
 /// What the arguments ask for.
 fn selector(a: &Args, res: &dyn Resolver) -> Result<Selector, clap::Error> {
-    let services = [&a.tcp, &a.udp, &a.sctp, &a.fwmark]
-        .iter()
-        .filter(|s| s.is_some())
-        .count();
+    let services = a.service.given();
     let spec = |text: &str, proto: Option<Protocol>| {
         parse_host_port(text, proto, res)
             .map(|hp| ServerSpec {
@@ -130,19 +111,17 @@ fn selector(a: &Args, res: &dyn Resolver) -> Result<Selector, clap::Error> {
             "give one service (-t, -u, --sctp-service or -f) and its servers (-r), or --server",
         ));
     }
-    if a.ipv6 && a.fwmark.is_none() {
+    if a.service.ipv6 && a.service.fwmark.is_none() {
         return Err(usage_error("-6 goes with -f only"));
     }
     if a.real.is_empty() {
         return Err(usage_error("give the real servers to drain with -r"));
     }
-    let key = service_key(
-        [&a.tcp, &a.udp, &a.sctp, &a.fwmark].map(Option::as_deref),
-        a.ipv6,
-        res,
-    )
-    .map_err(|m| usage_error(&m))?
-    .ok_or_else(|| usage_error("no service given"))?;
+    let key = a
+        .service
+        .key(res)
+        .map_err(|m| usage_error(&m))?
+        .ok_or_else(|| usage_error("no service given"))?;
     let proto = match key {
         ServiceKey::Addr { protocol, .. } => Some(protocol),
         ServiceKey::Fwmark { .. } => None,
@@ -153,45 +132,6 @@ fn selector(a: &Args, res: &dyn Resolver) -> Result<Selector, clap::Error> {
         .map(|s| spec(s, proto))
         .collect::<Result<_, _>>()?;
     Ok(Selector::Service { key, servers })
-}
-
-/// The service `-t`, `-u`, `--sctp-service` or `-f` (with `-6`) names
-/// (`[tcp, udp, sctp, fwmark]`, at most one given); `None` for none.
-pub(crate) fn service_key(
-    given: [Option<&str>; 4],
-    ipv6: bool,
-    res: &dyn Resolver,
-) -> Result<Option<ServiceKey>, String> {
-    let [tcp, udp, sctp, fwmark] = given;
-    if let Some(mark) = fwmark {
-        let mark = parse_fwmark(mark).ok_or_else(|| format!("invalid firewall mark {mark:?}"))?;
-        let family = if ipv6 { Family::Inet6 } else { Family::Inet };
-        return Ok(Some(ServiceKey::Fwmark { family, mark }));
-    }
-    let (text, protocol) = match (tcp, udp, sctp) {
-        (Some(t), _, _) => (t, Protocol::Tcp),
-        (_, Some(u), _) => (u, Protocol::Udp),
-        (_, _, Some(s)) => (s, Protocol::Sctp),
-        _ => return Ok(None),
-    };
-    let bad = || format!("invalid virtual service {text:?}");
-    let hp = parse_host_port(text, Some(protocol), res).ok_or_else(bad)?;
-    let port = hp.port.ok_or_else(bad)?;
-    Ok(Some(ServiceKey::Addr {
-        protocol,
-        addr: hp.addr,
-        port,
-    }))
-}
-
-/// The whole table, as `-L` lists it.
-pub(crate) fn read_table(client: &mut Client) -> Result<Vec<ServiceEntry>, crate::client::Error> {
-    let mut table = Vec::new();
-    for service in client.services()? {
-        let dests = client.dests(&service)?;
-        table.push(ServiceEntry { service, dests });
-    }
-    Ok(table)
 }
 
 /// The targets' services only; a service that is gone is left out.
@@ -400,19 +340,9 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let argv = std::iter::once(OsString::from(format!("{prog} drain"))).chain(args.iter().cloned());
-    let a = match Args::try_parse_from(argv) {
+    let a: Args = match parse(prog, "drain", args, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            let text = e.render().to_string();
-            return if e.use_stderr() {
-                let _ = err.write_all(text.as_bytes());
-                2
-            } else {
-                let _ = out.write_all(text.as_bytes());
-                0
-            };
-        }
+        Err(code) => return code,
     };
     let res: &dyn Resolver = if a.numeric {
         &NumericResolver
@@ -577,19 +507,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        for bad in ["", "s", "-1", "1.5s", "3d", "99999999999999999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
+    use crate::model::Family;
 
     fn sel(args: &[&str]) -> Result<Selector, String> {
         let argv = std::iter::once("drain").chain(args.iter().copied());
@@ -690,22 +608,5 @@ mod tests {
             "ipvsadm-rs -e -t 10.0.0.1:80 -r 10.1.0.1:8080 -m -w 3 -x 50"
         );
         assert!(restore_command(&t, Some("lb")).starts_with("ipvsadm-rs --netns lb -e -t "));
-    }
-
-    /// The man page and completions come from the row in
-    /// `commands::SUBCOMMANDS`; it must name exactly clap's options.
-    #[test]
-    fn the_documented_options_are_the_parsed_ones() {
-        let row = crate::commands::table::find("drain").unwrap();
-        let mut documented: Vec<&str> = row.options.iter().map(|o| o.long).collect();
-        documented.sort_unstable();
-        let cmd = Args::command();
-        let mut parsed: Vec<&str> = cmd
-            .get_arguments()
-            .filter_map(|a| a.get_long())
-            .filter(|l| *l != "help")
-            .collect();
-        parsed.sort_unstable();
-        assert_eq!(documented, parsed);
     }
 }

@@ -15,18 +15,38 @@ use crate::ipvsadm::parse::Failure;
 use crate::ipvsadm::run::{self, Mode};
 
 pub mod apply;
+pub mod args;
 pub mod check;
 pub mod drain;
+pub mod model;
 pub mod realserver;
 pub mod report;
-pub mod table;
 pub mod top;
+
+/// The clap model of every subcommand, in the order they are documented:
+/// the one source of each subcommand's `--help`, of its row on the `-h`
+/// screen ([`model::help_section`]), of its man page section and of its
+/// completions (`cargo xtask codegen`). Adding a subcommand is one line
+/// here (and rerunning `cargo xtask codegen`).
+pub fn clap_commands() -> Vec<clap::Command> {
+    use clap::CommandFactory;
+    vec![
+        realserver::Args::command(),
+        check::Args::command(),
+        apply::Args::command(),
+        drain::Args::command(),
+        top::Args::command(),
+    ]
+}
 
 /// The process entry point of the three binaries: returns the exit code.
 /// A binary named (or linked as) `...-save` or `...-restore` behaves as
 /// that program; see [`Mode::from_argv0`].
 pub fn main_entry(args: Vec<OsString>, fallback: Mode) -> i32 {
     crate::sys::default_sigpipe();
+    // The ipvsadm front end knows nothing of the subcommands: their
+    // section of its `-h` screen is handed to it here.
+    crate::ipvsadm::help::set_trailer(model::help_section);
     let argv0 = args
         .first()
         .map(|a| a.to_string_lossy().into_owned())

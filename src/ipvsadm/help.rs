@@ -5,9 +5,25 @@
 //! accepts. Its layout follows ipvsadm's (version line, usage lines with
 //! the program name, then the commands, virtual-service, options and
 //! daemon-options sections) but the wording is this project's own.
+//!
+//! The screen may end with a section this front end does not write: the
+//! process entry hands it over once with [`set_trailer`] (ipvsadm-rs's
+//! own subcommands, which this module must not know).
+
+use std::sync::OnceLock;
 
 use super::flags::{ArgKind, Flag, Section, FLAGS};
-use crate::commands::table::SUBCOMMANDS;
+
+/// What ends the help screen after ipvsadm's sections, given the program
+/// name; set once at process start.
+static TRAILER: OnceLock<fn(&str) -> String> = OnceLock::new();
+
+/// Sets the text that ends every help screen of this process (a later
+/// call changes nothing). `trailer` gets the name the program was invoked
+/// as and returns whole lines, or nothing.
+pub fn set_trailer(trailer: fn(&str) -> String) {
+    let _ = TRAILER.set(trailer);
+}
 
 /// The version line printed by `-v` (and first by `-h`).
 ///
@@ -72,49 +88,10 @@ pub fn help_text(prog: &str) -> String {
     section(&mut out, "\nSERVICE is one of:\n", Section::VirtualService);
     section(&mut out, "\nOptions:\n", Section::Options);
     section(&mut out, "Daemon options:\n", Section::DaemonOptions);
-    subcommands(&mut out, prog);
-    out
-}
-
-/// The section on ipvsadm-rs's own subcommands (from
-/// [`crate::commands::table::SUBCOMMANDS`]), each on a row like an option.
-fn subcommands(out: &mut String, prog: &str) {
-    let base = prog.rsplit('/').next().unwrap_or(prog);
-    out.push_str("\nSubcommands (not in ipvsadm; `");
-    out.push_str(base);
-    out.push_str(" SUBCOMMAND --help' for details):\n");
-    for s in SUBCOMMANDS {
-        let mut left = format!("  {}", s.name);
-        if !s.actions.is_empty() {
-            left.push(' ');
-            left.push_str(&s.actions.join("|"));
-        }
-        if !s.operand.is_empty() {
-            left.push_str(" [");
-            left.push_str(s.operand);
-            left.push(']');
-        }
-        if left.len() + 1 > DESC_COL {
-            out.push_str(&left);
-            out.push('\n');
-            left.clear();
-        }
-        let mut line = left;
-        for word in s.summary.split(' ') {
-            if line.len() < DESC_COL {
-                line.push_str(&" ".repeat(DESC_COL - line.len()));
-            } else if line.len() + 1 + word.len() > 80 {
-                out.push_str(&line);
-                out.push('\n');
-                line = " ".repeat(DESC_COL);
-            } else {
-                line.push(' ');
-            }
-            line.push_str(word);
-        }
-        out.push_str(&line);
-        out.push('\n');
+    if let Some(trailer) = TRAILER.get() {
+        out.push_str(&trailer(prog));
     }
+    out
 }
 
 fn section(out: &mut String, title: &str, which: Section) {
@@ -213,14 +190,6 @@ mod tests {
             assert!(l.starts_with("  prog ") || l.len() <= 80, "too long: {l:?}");
             assert!(!l.ends_with(' '), "trailing space: {l:?}");
         }
-        for s in SUBCOMMANDS {
-            assert!(
-                h.lines().any(|l| l.starts_with(&format!("  {}", s.name))),
-                "{}",
-                s.name
-            );
-        }
-        assert!(h.contains("`prog SUBCOMMAND --help'"));
         for title in ["Usage:", "Options:", "Daemon options:"] {
             assert!(h.lines().any(|l| l == title), "{title}");
         }

@@ -90,5 +90,7 @@ echo "$svc" | awk '{ if ($6 == 0 || $8 == 0) exit 1 }' || fail "no packet or byt
 [ "$(grep -c 'SERVICE / SERVER' top2.out)" = 2 ] || fail "--count 2 headers"
 "$A" top --sort weight > /dev/null 2> bad.err; rc=$?
 [ "$rc" = 2 ] || fail "bad --sort exited $rc"
-grep -q "unknown sort key" bad.err || fail "bad --sort: $(cat bad.err)"
+# clap's message: the bad value and the fixed set it must come from.
+grep -q "invalid value 'weight' for '--sort <KEY>'" bad.err || fail "bad --sort: $(cat bad.err)"
+grep -q "possible values: cps, active, inactive, packets, bytes, name" bad.err || fail "bad --sort: $(cat bad.err)"
 echo ok

@@ -1,7 +1,7 @@
 //! `cargo xtask codegen [--check]`: the man pages and the shell
 //! completions, generated from the option table (`ipvsadm::flags::FLAGS`, with
-//! its legality matrix) and the subcommand table
-//! (`commands::table::SUBCOMMANDS`).
+//! its legality matrix) and the subcommands' clap models
+//! (`commands::clap_commands()`, read through `commands::model`).
 //!
 //! Hand-written text lives in templates under `xtask/assets/man/` and
 //! `xtask/assets/completions/`; the generated parts replace `@NAME@`
@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ipvsadm_rs::commands::table::{Subcommand, SUBCOMMANDS};
+use clap::{Arg, Command};
+use ipvsadm_rs::commands::{clap_commands, model};
 use ipvsadm_rs::ipvsadm::flags::{rules_for, Action, ArgKind, Flag, Rule, Section, FLAGS};
 
 /// The schedulers the kernel ships (offered after `-s`).
@@ -79,7 +80,7 @@ pub fn run(root: &Path, check: bool) -> Result<bool> {
             return Ok(true);
         }
         eprintln!(
-            "codegen: stale generated files (the flag or subcommand table or a template changed):"
+            "codegen: stale generated files (the flag table, a subcommand's clap model or a template changed):"
         );
         for p in &stale {
             eprintln!("  {p}");
@@ -141,6 +142,7 @@ fn fill(template: &str, what: &str, pairs: &[(&str, String)]) -> Result<String> 
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let version = ipvsadm_rs_version(root)?;
     let details = Details::parse(&asset(root, "man/details.roff")?)?;
+    let subcommands = subcommands();
     let main = fill(
         &asset(root, "man/ipvsadm-rs.8.in")?,
         "ipvsadm-rs.8",
@@ -153,8 +155,8 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
                 "DAEMON_OPTIONS",
                 man_section(Section::DaemonOptions, &details),
             ),
-            ("SUBCOMMANDS", man_subcommands(&details)),
-            ("SUBCOMMAND_SYNOPSIS", man_subcommand_synopsis()),
+            ("SUBCOMMANDS", man_subcommands(&subcommands, &details)),
+            ("SUBCOMMAND_SYNOPSIS", man_subcommand_synopsis(&subcommands)),
         ],
     )?;
     // A flag in a section the template does not place would go missing.
@@ -174,7 +176,7 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
         &[("VERSION", version)],
     )?;
     details.check_used()?;
-    let engine = engine(&asset(root, "completions/engine.sh")?)?;
+    let engine = engine(&asset(root, "completions/engine.sh")?, &subcommands)?;
     let bash = fill(
         &asset(root, "completions/bash.in")?,
         "bash completion",
@@ -376,50 +378,153 @@ fn man_section(which: Section, details: &Details) -> String {
     out.trim_end_matches('\n').to_string()
 }
 
-fn man_subcommand_synopsis() -> String {
+/// The subcommands' clap models, built (so that usage lines, actions and
+/// argument settings are final) and named as typed: `ipvsadm-rs NAME`.
+fn subcommands() -> Vec<Command> {
+    clap_commands()
+        .into_iter()
+        .map(|c| {
+            let name = c.get_name().to_string();
+            let mut c = c.bin_name(format!("ipvsadm-rs {name}"));
+            c.build();
+            c
+        })
+        .collect()
+}
+
+/// A command's usage lines, each after the program name.
+fn usage_lines(cmd: &Command) -> Vec<String> {
+    let text = cmd.clone().render_usage().to_string();
+    text.lines()
+        .map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("Usage:").unwrap_or(l).trim();
+            l.strip_prefix("ipvsadm-rs ").unwrap_or(l).to_string()
+        })
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A subcommand's synopsis: its usage lines, or with actions, each
+/// action's.
+fn synopsis(cmd: &Command) -> Vec<String> {
+    let actions = model::actions(cmd);
+    if actions.is_empty() {
+        usage_lines(cmd)
+    } else {
+        actions.iter().flat_map(|a| usage_lines(a)).collect()
+    }
+}
+
+fn man_subcommand_synopsis(cmds: &[Command]) -> String {
     let mut out = String::new();
-    for s in SUBCOMMANDS {
-        for line in s.synopsis {
-            let _ = writeln!(out, ".br\n\\fBipvsadm\\-rs\\fR {}", roff(line));
+    for s in cmds {
+        for line in synopsis(s) {
+            let _ = writeln!(out, ".br\n\\fBipvsadm\\-rs\\fR {}", roff(&line));
         }
     }
     out.trim_end_matches('\n').to_string()
 }
 
-fn man_subcommands(details: &Details) -> String {
-    let mut out = String::new();
-    for s in SUBCOMMANDS {
-        let _ = writeln!(out, ".SS {}", roff(s.name));
-        for line in s.synopsis {
-            let _ = writeln!(out, ".B ipvsadm\\-rs\n{}\n.br", roff(line));
+/// A subcommand's options, each with the actions it goes with (empty:
+/// all of them), in the order they are first declared.
+fn sub_options(cmd: &Command) -> Vec<(&Arg, Vec<&str>)> {
+    let actions = model::actions(cmd);
+    let mut out: Vec<(&Arg, Vec<&str>)> = model::options(cmd)
+        .into_iter()
+        .map(|a| (a, Vec::new()))
+        .collect();
+    let mut with: Vec<(&Arg, Vec<&str>)> = Vec::new();
+    for act in &actions {
+        for a in model::options(act) {
+            match with.iter_mut().find(|(b, _)| b.get_id() == a.get_id()) {
+                Some((_, names)) => names.push(act.get_name()),
+                None => with.push((a, vec![act.get_name()])),
+            }
         }
-        let _ = writeln!(out, ".PP\n{}", roff_text(s.description));
+    }
+    for (a, names) in with {
+        let names = if names.len() == actions.len() {
+            Vec::new()
+        } else {
+            names
+        };
+        out.push((a, names));
+    }
+    out
+}
+
+/// The tag line of a subcommand's option or operand.
+fn sub_tag(a: &Arg) -> String {
+    if a.is_positional() {
+        return format!("\\fI{}\\fR", roff(&model::value_name(a)));
+    }
+    let mut forms: Vec<String> = a
+        .get_short_and_visible_aliases()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| format!("\\fB\\-{}\\fR", roff(&c.to_string())))
+        .collect();
+    if let Some(l) = a.get_long() {
+        forms.push(format!("\\fB\\-\\-{}\\fR", roff(l)));
+    }
+    let mut tag = forms.join(", ");
+    if model::takes_value(a) {
+        let _ = write!(tag, " \\fI{}\\fR", roff(&model::value_name(a)));
+    }
+    tag
+}
+
+fn man_subcommands(cmds: &[Command], details: &Details) -> String {
+    let mut out = String::new();
+    for s in cmds {
+        let name = s.get_name();
+        let _ = writeln!(out, ".SS {}", roff(name));
+        for line in synopsis(s) {
+            let _ = writeln!(out, ".B ipvsadm\\-rs\n{}\n.br", roff(&line));
+        }
+        let description = s
+            .get_long_about()
+            .or(s.get_about())
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(out, ".PP\n{}", roff_text(&description));
         if let Some(more) = details
-            .get(&format!("sub:{}", s.name))
+            .get(&format!("sub:{name}"))
             .filter(|m| !m.is_empty())
         {
             out.push_str(".PP\n");
             out.push_str(more);
         }
-        for o in s.options {
+        let operands = model::operands(s).into_iter().map(|a| (a, Vec::new()));
+        for (a, with) in operands.chain(sub_options(s)) {
             out.push_str(".TP\n");
-            let _ = write!(out, "\\fB\\-\\-{}\\fR", roff(o.long));
-            if !o.value_name.is_empty() {
-                let _ = write!(out, " \\fI{}\\fR", roff(o.value_name));
-            }
+            out.push_str(&sub_tag(a));
             out.push('\n');
-            let mut help = o.help.to_string();
-            if !o.with.is_empty() {
-                let _ = write!(help, " (with {})", o.with.join(", "));
+            let mut help = a
+                .get_long_help()
+                .or(a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            // Sentences: clap's derive drops a help text's last period.
+            if !help.is_empty() && !help.ends_with('.') {
+                help.push('.');
             }
-            out.push_str(&roff_text(&help));
+            let values = model::fixed_values(a);
+            if !values.is_empty() {
+                let _ = write!(help, " Values: {}.", values.join(", "));
+            }
+            if !with.is_empty() {
+                let _ = write!(help, " (With {}.)", with.join(", "));
+            }
+            out.push_str(&roff_text(help.trim()));
             out.push('\n');
         }
-        if !s.exit_status.is_empty() {
-            let _ = writeln!(out, ".PP\nExit status of \\fB{}\\fR:", roff(s.name));
-            for e in s.exit_status {
-                let (code, text) = e.split_once(' ').unwrap_or((e, ""));
-                let _ = writeln!(out, ".TP\n.B {}\n{}", roff(code), roff_text(text));
+        let codes = model::exit_statuses(s);
+        if !codes.is_empty() {
+            let _ = writeln!(out, ".PP\nExit status of \\fB{}\\fR:", roff(name));
+            for (code, text) in codes {
+                let _ = writeln!(out, ".TP\n.B {}\n{}", roff(&code), roff_text(&text));
             }
         }
     }
@@ -515,7 +620,7 @@ fn sh_list(words: &[String]) -> String {
         .join(" ")
 }
 
-fn engine(template: &str) -> Result<String> {
+fn engine(template: &str, cmds: &[Command]) -> Result<String> {
     let mut kinds = String::new();
     let mut commands = String::new();
     let mut slots = String::new();
@@ -551,10 +656,10 @@ fn engine(template: &str) -> Result<String> {
         ));
     }
     let mut subs = String::new();
-    for s in SUBCOMMANDS {
+    for s in cmds {
         subs.push_str(&subcommand_arm(s));
     }
-    let names: Vec<String> = SUBCOMMANDS.iter().map(|s| s.name.to_string()).collect();
+    let names: Vec<String> = cmds.iter().map(|s| s.get_name().to_string()).collect();
     let pattern = if names.is_empty() {
         "_ipvsadm_rs_no_subcommands_".to_string()
     } else {
@@ -580,12 +685,14 @@ fn engine(template: &str) -> Result<String> {
 
 /// The engine's arm for one subcommand: its actions, the values of its
 /// options, and the options each action takes.
-fn subcommand_arm(s: &Subcommand) -> String {
+fn subcommand_arm(s: &Command) -> String {
+    let actions = model::actions(s);
+    let options = sub_options(s);
     let mut a = String::new();
-    let _ = writeln!(a, "    {})", sh_word(s.name));
+    let _ = writeln!(a, "    {})", sh_word(s.get_name()));
     a.push_str("        shift\n");
-    if !s.actions.is_empty() {
-        let acts: Vec<String> = s.actions.iter().map(|x| x.to_string()).collect();
+    if !actions.is_empty() {
+        let acts: Vec<String> = actions.iter().map(|x| x.get_name().to_string()).collect();
         let _ = writeln!(
             a,
             "        if [ $# -eq 0 ]; then printf '%s\\n' {}; return; fi",
@@ -595,43 +702,50 @@ fn subcommand_arm(s: &Subcommand) -> String {
     a.push_str("        if [ $# -gt 0 ]; then\n");
     a.push_str("            eval \"_ipvsadm_rs_p=\\${$#}\"\n");
     a.push_str("            case $_ipvsadm_rs_p in\n");
-    for o in s.options.iter().filter(|o| !o.value_name.is_empty()) {
-        let body = if !o.values.is_empty() {
-            let v: Vec<String> = o.values.iter().map(|x| x.to_string()).collect();
-            format!("printf '%s\\n' {}; return", sh_list(&v))
-        } else if o.value_name == "FILE" {
+    for (o, _) in options.iter().filter(|(o, _)| model::takes_value(o)) {
+        let values = model::fixed_values(o);
+        let body = if !values.is_empty() {
+            format!("printf '%s\\n' {}; return", sh_list(&values))
+        } else if model::is_file(o) {
             "echo @files; return".to_string()
         } else {
             "return".to_string()
         };
-        let _ = writeln!(a, "            --{}) {body} ;;", o.long);
+        let mut forms: Vec<String> = o
+            .get_short_and_visible_aliases()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| format!("-{c}"))
+            .collect();
+        forms.extend(o.get_long().map(|l| format!("--{l}")));
+        let _ = writeln!(a, "            {}) {body} ;;", forms.join(" | "));
     }
     a.push_str("            esac\n        fi\n");
     let opts_for = |action: Option<&str>| -> Vec<String> {
-        s.options
+        options
             .iter()
-            .filter(|o| match action {
-                Some(act) => o.with.is_empty() || o.with.contains(&act),
+            .filter(|(_, with)| match action {
+                Some(act) => with.is_empty() || with.contains(&act),
                 None => true,
             })
-            .map(|o| format!("--{}", o.long))
+            .filter_map(|(o, _)| o.get_long().map(|l| format!("--{l}")))
             .collect()
     };
-    if s.actions.is_empty() {
+    if actions.is_empty() {
         let _ = writeln!(a, "        printf '%s\\n' {}", sh_list(&opts_for(None)));
     } else {
         a.push_str("        case $1 in\n");
-        for act in s.actions {
+        for act in &actions {
             let _ = writeln!(
                 a,
                 "        {}) printf '%s\\n' {} ;;",
-                sh_word(act),
-                sh_list(&opts_for(Some(act)))
+                sh_word(act.get_name()),
+                sh_list(&opts_for(Some(act.get_name())))
             );
         }
         a.push_str("        esac\n");
     }
-    if s.operand == "FILE" {
+    if model::operands(s).iter().any(|o| model::is_file(o)) {
         a.push_str("        echo @files\n");
     }
     a.push_str("        ;;\n");
@@ -662,6 +776,42 @@ mod tests {
             stale.is_empty(),
             "stale generated files {stale:?}: run `{REGENERATE}` and commit the result"
         );
+    }
+
+    /// Every option and action of every subcommand's clap model is in
+    /// its man page section and in the completion engine.
+    #[test]
+    fn every_subcommand_option_is_documented_and_completed() {
+        let cmds = subcommands();
+        let details = Details::parse("").unwrap();
+        let man = man_subcommands(&cmds, &details);
+        let engine = engine(&asset(&root(), "completions/engine.sh").unwrap(), &cmds).unwrap();
+        let mut seen = 0;
+        for cmd in &cmds {
+            let name = cmd.get_name();
+            let section = man
+                .split(".SS ")
+                .find(|s| s.starts_with(&format!("{}\n", roff(name))))
+                .unwrap_or_else(|| panic!("no .SS {name}"));
+            assert!(engine.contains(&format!("    {name})")), "{name}");
+            assert!(section.contains("Exit status of"), "{name}");
+            for (a, _) in sub_options(cmd) {
+                let long = a.get_long().unwrap();
+                assert!(
+                    section.contains(&format!("\\fB\\-\\-{}\\fR", roff(long))),
+                    "{name} --{long} not in the man page"
+                );
+                assert!(engine.contains(&format!("--{long}")), "{name} --{long}");
+                seen += 1;
+            }
+            for act in model::actions(cmd) {
+                assert!(
+                    section.contains(&format!("{name} {}", act.get_name())),
+                    "{name}"
+                );
+            }
+        }
+        assert!(seen >= 25, "only {seen} options");
     }
 
     #[test]

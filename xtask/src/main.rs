@@ -52,9 +52,10 @@ usage:
                                         servers, driven by ipvsadm-rs, each
                                         step explained (default kernel 6.12)
   cargo xtask codegen [--check]         write the man pages and shell
-                                        completions from the option and
-                                        subcommand tables (--check: fail if
-                                        the committed ones are stale)
+                                        completions from the option table
+                                        and the subcommands' clap models
+                                        (--check: fail if the committed
+                                        ones are stale)
   cargo xtask package [--check]         build the Debian package with
                                         cargo-deb and the RPM with
                                         cargo-generate-rpm (--check: also
