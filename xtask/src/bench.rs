@@ -640,28 +640,39 @@ impl Table {
     }
 
     fn print(&self) {
-        let head = [
-            "".to_string(),
-            "ipvsadm".into(),
-            "ipvsadm-rs".into(),
-            "ratio".into(),
-        ];
-        let width = |i: usize| {
-            self.rows
-                .iter()
-                .chain(std::iter::once(&head))
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        };
-        let (w0, w1, w2) = (width(0), width(1), width(2));
-        for r in std::iter::once(&head).chain(&self.rows) {
-            say(format!(
-                "  {:<w0$}  {:>w1$}  {:>w2$}  {}",
-                r[0], r[1], r[2], r[3]
-            ));
+        let rows = self.rows.iter().map(|r| r.to_vec());
+        print_table(&["", "ipvsadm", "ipvsadm-rs", "ratio"], &[1, 2], rows);
+    }
+}
+
+/// Prints a table with comfy-table, each line indented by two spaces:
+/// plain (no borders, no colours, no width guess; it goes out on the VM's
+/// serial line), the columns in `right` aligned right.
+fn print_table(head: &[&str], right: &[usize], rows: impl IntoIterator<Item = Vec<String>>) {
+    for line in table_lines(head, right, rows) {
+        say(line);
+    }
+}
+
+/// The lines [`print_table`] prints.
+fn table_lines(
+    head: &[&str],
+    right: &[usize],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Vec<String> {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(head.iter().copied());
+    for r in rows {
+        t.add_row(r);
+    }
+    for &i in right {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Right);
         }
     }
+    t.lines().map(|l| format!(" {}", l.trim_end())).collect()
 }
 
 /// `bench-guest ...`: runs inside the VM.
@@ -1047,27 +1058,32 @@ pub fn guest(args: &[String]) -> Result<()> {
     ];
     say("");
     say("targets:");
-    for (name, value, bound, at_least) in targets {
-        let verdict = match value {
-            Some(v) if (at_least && v >= bound) || (!at_least && v <= bound) => "met",
-            Some(_) => "NOT met",
-            None => "not measured",
-        };
-        say(format!(
-            "  {name:<28} {:>7}  {verdict}",
-            value.map_or("-".into(), |v| format!("{v:.2}"))
-        ));
-    }
-    say(format!(
-        "  {:<28} {:>7}  {}",
-        "outputs byte-identical",
-        "",
+    let mut rows: Vec<Vec<String>> = targets
+        .into_iter()
+        .map(|(name, value, bound, at_least)| {
+            let verdict = match value {
+                Some(v) if (at_least && v >= bound) || (!at_least && v <= bound) => "met",
+                Some(_) => "NOT met",
+                None => "not measured",
+            };
+            vec![
+                name.to_string(),
+                value.map_or("-".into(), |v| format!("{v:.2}")),
+                verdict.to_string(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "outputs byte-identical".into(),
+        String::new(),
         if outputs_same && restored_same {
             "met"
         } else {
             "NOT met"
         }
-    ));
+        .into(),
+    ]);
+    print_table(&["target", "value", ""], &[1], rows);
     if !opts.scale.is_empty() {
         say("");
         say("scaling (10 destinations per service):");
@@ -1092,6 +1108,25 @@ pub fn guest(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_are_plain_and_aligned() {
+        let rows = vec![
+            vec!["restore".to_string(), "10.7 s".into(), "678 ms".into()],
+            vec!["-Ln".to_string(), "2.06 s".into(), "5 ms".into()],
+        ];
+        let lines = table_lines(&["", "ipvsadm", "ipvsadm-rs"], &[1, 2], rows);
+        assert_eq!(lines.len(), 3);
+        for l in &lines {
+            assert!(l.starts_with("  "), "{l:?}");
+            assert_eq!(l.trim_end(), l, "trailing blanks: {l:?}");
+            assert!(!l.contains('\u{1b}') && !l.contains('|'), "{l:?}");
+        }
+        // Right-aligned: the numbers end in the same column.
+        let end = |l: &str, w: &str| l.find(w).unwrap() + w.len();
+        assert_eq!(end(&lines[1], "678 ms"), end(&lines[2], "5 ms"));
+        assert_eq!(end(&lines[1], "10.7 s"), end(&lines[2], "2.06 s"));
+    }
 
     #[test]
     fn rules_have_the_announced_shape() {
