@@ -35,7 +35,7 @@
 use std::fmt;
 use std::io;
 
-use crate::model::{Daemon, Dest, Info, Service, ServiceKey, Timeouts};
+use crate::model::{Daemon, Dest, Info, Service, ServiceEntry, ServiceKey, Timeouts};
 use crate::wire::ipvs::{self, IpvsRequest};
 use crate::wire::netlink::{
     decode_family_id, encode_get_family, messages, Body, GenlMsg, NLM_F_ACK, NLM_F_DUMP_INTR,
@@ -714,6 +714,20 @@ impl Client {
             |a| ipvs::decode_dest(a, family),
             |d| Some((d.addr, d.port)),
         )
+    }
+
+    /// The whole table: every service, in kernel order, each with its
+    /// destinations (one service dump, then one destination dump per
+    /// service). For listings of thousands of services, the ipvsadm front
+    /// end streams instead (`services::fetch`).
+    pub fn table(&mut self) -> Result<Vec<ServiceEntry>> {
+        let services = self.services()?;
+        let mut table = Vec::with_capacity(services.len());
+        for service in services {
+            let dests = self.dests(&service)?;
+            table.push(ServiceEntry { service, dests });
+        }
+        Ok(table)
     }
 
     /// Adds a service (`NEW_SERVICE`).

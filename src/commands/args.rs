@@ -129,12 +129,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// The whole table, as `-L` lists it.
 pub fn read_table(client: &mut Client) -> Result<Vec<ServiceEntry>, crate::client::Error> {
-    let mut table = Vec::new();
-    for service in client.services()? {
-        let dests = client.dests(&service)?;
-        table.push(ServiceEntry { service, dests });
-    }
-    Ok(table)
+    client.table()
 }
 
 #[cfg(test)]

@@ -76,13 +76,9 @@ pub fn run(prog: &str, args: &[OsString], out: &mut dyn Write, err: &mut dyn Wri
 /// The table in `-L`'s order, so the findings come in the order a listing
 /// shows the services.
 fn read_table() -> Result<Vec<ServiceEntry>, String> {
-    let mut c = Client::open().map_err(|e| e.to_string())?;
-    let services = c.services().map_err(|e| e.to_string())?;
-    let mut entries = Vec::with_capacity(services.len());
-    for service in services {
-        let dests = c.dests(&service).map_err(|e| e.to_string())?;
-        entries.push(ServiceEntry { service, dests });
-    }
+    let mut entries = Client::open()
+        .and_then(|mut c| c.table())
+        .map_err(|e| e.to_string())?;
     crate::ipvsadm::print::sort_entries(&mut entries);
     Ok(entries)
 }

@@ -23,13 +23,8 @@ pub trait Table {
 
 impl Table for Client {
     fn read(&mut self) -> Result<Vec<ServiceEntry>, Error> {
-        let mut services = self.services()?;
-        services.sort_by_key(|s| plan::service_order(&s.key));
-        let mut table = Vec::with_capacity(services.len());
-        for service in services {
-            let dests = self.dests(&service)?;
-            table.push(ServiceEntry { service, dests });
-        }
+        let mut table = self.table()?;
+        table.sort_by_key(|e| plan::service_order(&e.service.key));
         Ok(table)
     }
 
