@@ -1,6 +1,6 @@
 //! What `drain` and `top` share: the service-selection options (one
 //! [`ServiceArgs`], flattened into both clap models), the duration
-//! syntax of their time options, and the table and service look-ups
+//! syntax of their time options, and the service look-ups
 //! their front ends make. Neither subcommand imports the other; both
 //! import this.
 
@@ -8,10 +8,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::client::Client;
 use crate::ipvsadm::addr::{parse_fwmark, parse_host_port};
 use crate::ipvsadm::resolve::Resolver;
-use crate::model::{Family, Protocol, ServiceEntry, ServiceKey};
+use crate::model::{Family, Protocol, ServiceKey};
 
 /// The options that name one virtual service, with ipvsadm's short forms:
 /// `-t`, `-u`, `--sctp-service` (VIP:PORT) or `-f` (MARK) with `-6`.
@@ -125,11 +124,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => secs(3600),
         _ => Err(bad()),
     }
-}
-
-/// The whole table, as `-L` lists it.
-pub fn read_table(client: &mut Client) -> Result<Vec<ServiceEntry>, crate::client::Error> {
-    client.table()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::client::Client;
-use crate::commands::args::{parse, parse_duration, read_table, ServiceArgs};
+use crate::commands::args::{parse, parse_duration, ServiceArgs};
 use crate::ipvsadm::addr::parse_host_port;
 use crate::ipvsadm::print::save_table;
 use crate::ipvsadm::resolve::{NumericResolver, Resolver, SystemResolver};
@@ -363,7 +363,7 @@ pub fn run(
             return 1;
         }
     };
-    let table = match read_table(&mut client) {
+    let table = match client.table() {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "{prog} drain: cannot read the table: {e}");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::client::Client;
-use crate::commands::args::{parse, parse_duration, read_table, ServiceArgs};
+use crate::commands::args::{parse, parse_duration, ServiceArgs};
 use crate::ipvsadm::resolve::SystemResolver;
 use crate::model::{Service, ServiceEntry, ServiceKey};
 use crate::services::top::{compute, render, render_rows, Reading, SortKey};
@@ -82,7 +82,7 @@ fn read(
     only: Option<ServiceKey>,
 ) -> Result<Vec<ServiceEntry>, crate::client::Error> {
     match only {
-        None => read_table(client),
+        None => client.table(),
         Some(key) => {
             let service = client.service(&Service::new(key))?;
             let dests = client.dests(&service)?;
