@@ -20,6 +20,13 @@
 //!   4, 8 and 16 KiB (the kernel sizes every dump part by the largest
 //!   buffer a socket has received into: this is what chose the client's
 //!   datagram size, see `src/client.rs`).
+//! * `ipvs_bench trace --funcs F --out F [--in F] -- PROG ARGS...` runs one
+//!   command under ptrace with a breakpoint on every function start listed
+//!   in `--funcs` (hex addresses relative to the program's load address,
+//!   one per line) and writes the functions it entered, in the order it
+//!   first entered them, to `--out`. Each breakpoint is removed when hit,
+//!   so the program runs at nearly full speed. This is how `cargo xtask
+//!   hot-code` learns which functions the ipvsadm commands run.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -40,7 +47,8 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1..).unwrap_or(&[])),
         Some("floor") => floor(args.get(1..).unwrap_or(&[])),
         Some("dumps") => dumps(args.get(1..).unwrap_or(&[])),
-        _ => Err("usage: ipvs_bench run|floor|dumps ...".to_string()),
+        Some("trace") => trace(args.get(1..).unwrap_or(&[])),
+        _ => Err("usage: ipvs_bench run|floor|dumps|trace ...".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -283,4 +291,152 @@ fn raw_dest_dumps(c: &Client, services: &[Service], size: usize) -> Result<usize
         }
     }
     Ok(n)
+}
+
+/// `trace`: the functions one command enters, in first-entry order.
+fn trace(args: &[String]) -> Result<(), String> {
+    let mut funcs = None;
+    let mut out = None;
+    let mut stdin = Stdio::null();
+    let mut it = args.iter();
+    let mut argv: Vec<&String> = Vec::new();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--funcs" => funcs = Some(it.next().ok_or("--funcs FILE")?),
+            "--out" => out = Some(it.next().ok_or("--out FILE")?),
+            "--in" => {
+                let p = it.next().ok_or("--in FILE")?;
+                stdin = File::open(p).map_err(|e| format!("{p}: {e}"))?.into();
+            }
+            "--" => {
+                argv.extend(it.by_ref());
+                break;
+            }
+            other => return Err(format!("unexpected {other}")),
+        }
+    }
+    let funcs = funcs.ok_or("--funcs FILE is required")?;
+    let out = out.ok_or("--out FILE is required")?;
+    let text = std::fs::read_to_string(funcs).map_err(|e| format!("{funcs}: {e}"))?;
+    let mut starts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16)
+            .map_err(|_| format!("{funcs}: bad address {line:?}"))?;
+        starts.push(v);
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let (prog, rest) = argv.split_first().ok_or("no command")?;
+    let mut cmd = Command::new(prog);
+    cmd.args(rest)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: PTRACE_TRACEME only marks this (forked) process as traced:
+    // it stops at the exec that follows.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
+    let mut status: libc::c_int = 0;
+    // The stop at the exec.
+    // SAFETY: status is live and writable.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } != pid || !libc::WIFSTOPPED(status) {
+        return Err("the traced program did not stop at its exec".into());
+    }
+    // SAFETY: plain ptrace requests on our stopped child.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETOPTIONS,
+            pid,
+            0,
+            libc::PTRACE_O_EXITKILL as libc::c_long,
+        );
+    }
+    let base = load_address(pid)?;
+    let mut saved = std::collections::HashMap::with_capacity(starts.len());
+    for &s in &starts {
+        let addr = base + s;
+        let word = peek(pid, addr)?;
+        poke(pid, addr, (word & !0xff) | 0xcc)?;
+        saved.insert(addr, (word & 0xff, s));
+    }
+    let mut order = Vec::new();
+    let mut signal = 0;
+    loop {
+        // SAFETY: continuing our stopped child.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, signal as libc::c_long) };
+        // SAFETY: status is live and writable.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+            return Err(format!("waitpid: {}", io::Error::last_os_error()));
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            break;
+        }
+        signal = libc::WSTOPSIG(status);
+        if signal != libc::SIGTRAP {
+            continue;
+        }
+        // SAFETY: an all-zero register set is valid for GETREGS to fill.
+        let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        // SAFETY: regs is live and writable.
+        unsafe { libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut regs as *mut _) };
+        let at = regs.rip.wrapping_sub(1);
+        if let Some((byte, start)) = saved.remove(&at) {
+            let word = peek(pid, at)?;
+            poke(pid, at, (word & !0xff) | byte)?;
+            regs.rip = at;
+            // SAFETY: regs holds the child's registers, one field changed.
+            unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, &regs as *const _) };
+            order.push(start);
+            signal = 0;
+        }
+    }
+    let text: String = order.iter().map(|a| format!("{a:x}\n")).collect();
+    std::fs::write(out, text).map_err(|e| format!("{out}: {e}"))?;
+    println!("entered={} of={}", order.len(), starts.len());
+    Ok(())
+}
+
+/// Where the traced program's image starts (its first mapping).
+fn load_address(pid: libc::pid_t) -> Result<u64, String> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map_err(|e| e.to_string())?;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
+    for line in maps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 6
+            && std::path::Path::new(f[5]) == exe
+            && f[2].trim_start_matches('0').is_empty()
+        {
+            let start = f[0].split('-').next().unwrap_or("");
+            return u64::from_str_radix(start, 16).map_err(|e| e.to_string());
+        }
+    }
+    Err(format!("no mapping of {} at offset 0", exe.display()))
+}
+
+fn peek(pid: libc::pid_t, addr: u64) -> Result<u64, String> {
+    // SAFETY: PEEKTEXT reads the child's memory; -1 is told apart by errno.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let v = libc::ptrace(libc::PTRACE_PEEKTEXT, pid, addr as usize, 0);
+        if v == -1 && *libc::__errno_location() != 0 {
+            return Err(format!("peek {addr:#x}: {}", io::Error::last_os_error()));
+        }
+        Ok(v as u64)
+    }
+}
+
+fn poke(pid: libc::pid_t, addr: u64, word: u64) -> Result<(), String> {
+    // SAFETY: POKETEXT writes one word of the child's (private) text.
+    if unsafe { libc::ptrace(libc::PTRACE_POKETEXT, pid, addr as usize, word as usize) } == -1 {
+        return Err(format!("poke {addr:#x}: {}", io::Error::last_os_error()));
+    }
+    Ok(())
 }

@@ -135,7 +135,9 @@ impl GuestOptions {
 
 // ---------------------------------------------------------------- host --
 
-fn build(root: &Path) -> Result<PathBuf> {
+/// Builds the shipped binaries and the `ipvs_bench` helper; returns the
+/// helper's path.
+pub fn build(root: &Path) -> Result<PathBuf> {
     crate::cargo::build_release_bins(root)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
@@ -181,7 +183,6 @@ fn now_utc() -> String {
 /// `cargo xtask bench`. Returns false only when a run broke.
 pub fn bench(opts: &BenchOptions) -> Result<bool> {
     let root = crate::suite::workspace_root();
-    let cache = root.join("target/testbed");
     println!("==> building release binaries and the ipvs_bench helper");
     let helper = build(&root)?;
     let mut bins: Vec<(String, PathBuf)> = ["ipvsadm-rs", "ipvsadm-rs-save", "ipvsadm-rs-restore"]
@@ -222,71 +223,89 @@ pub fn bench(opts: &BenchOptions) -> Result<bool> {
     for flavor in &opts.kernels {
         println!("==> kernel {} ({})", flavor.label, flavor.meta);
         println!("    {} | host {}", now_utc(), host_load());
-        let k = kernel::prepare(*flavor, &cache)?;
-        let plan = kernel::module_plan(&k)?;
-        let payload = Payload {
-            mode: Mode::Command(script.clone()),
-            kernel_tests: Vec::new(),
-            rust_tests: Vec::new(),
-            scenarios: Vec::new(),
-            candidates: [
-                Candidate::Reference,
-                Candidate::Reference,
-                Candidate::Reference,
-            ],
-            project_bins: bins.clone(),
-        };
-        let dir = cache.join("run").join(format!("bench-{}", flavor.label));
-        fs::create_dir_all(&dir)?;
-        let initrd = dir.join("initramfs.cpio");
-        initramfs::build(&k, &plan, &payload, &initrd).context("building the initramfs")?;
-        let boot = Boot {
-            kernel: k.vmlinuz.clone(),
-            initrd,
-            cpus: 2,
-            memory_mib: 1024,
-        };
         let started = Instant::now();
-        let mut status = None;
-        let end = qemu::run_streaming(
-            &boot,
-            &dir.join("console.log"),
-            &dir.join("report.log"),
-            &dir.join("qemu.log"),
-            opts.timeout,
-            |line| {
-                let line = line.trim_end_matches(['\r', '\n']);
-                if let Some(rc) = line.strip_prefix("TB:EXIT ") {
-                    status = rc.trim().parse::<i32>().ok();
-                } else if let Some(text) = line.strip_prefix(OUT_PREFIX) {
-                    println!("[{}] {text}", flavor.label);
-                } else if !line.trim().is_empty() {
-                    println!("[{}] guest: {line}", flavor.label);
-                }
-            },
-        )?;
+        let label = flavor.label;
+        let done = run_script(&root, *flavor, &script, &bins, opts.timeout, |line| {
+            if let Some(text) = line.strip_prefix(OUT_PREFIX) {
+                println!("[{label}] {text}");
+            } else if !line.trim().is_empty() {
+                println!("[{label}] guest: {line}");
+            }
+        })?;
         println!(
             "    done after {:.0} s | host {}",
             started.elapsed().as_secs_f64(),
             host_load()
         );
-        match (end, status) {
-            (End::Exited(_), Some(0)) => {}
-            (End::TimedOut, _) => {
-                println!("[{}] timed out after {:?}", flavor.label, opts.timeout);
-                ok = false;
-            }
-            (_, s) => {
-                println!(
-                    "[{}] the bench did not finish cleanly (status {s:?}); console: {}",
-                    flavor.label,
-                    dir.join("console.log").display()
-                );
-                ok = false;
-            }
+        if let Err(why) = done {
+            println!("[{label}] {why}");
+            ok = false;
         }
     }
     Ok(ok)
+}
+
+/// Boots `flavor` once with `script` as the guest's command (it must send
+/// its output to `/dev/ttyS1`) and `bins` copied into `/usr/local/sbin`,
+/// and hands every line the guest prints to `on_line`. `Ok(Err(why))`
+/// when the script did not exit 0 within `timeout`.
+pub fn run_script(
+    root: &Path,
+    flavor: Flavor,
+    script: &str,
+    bins: &[(String, PathBuf)],
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<std::result::Result<(), String>> {
+    let cache = root.join("target/testbed");
+    let k = kernel::prepare(flavor, &cache)?;
+    let plan = kernel::module_plan(&k)?;
+    let payload = Payload {
+        mode: Mode::Command(script.to_string()),
+        kernel_tests: Vec::new(),
+        rust_tests: Vec::new(),
+        scenarios: Vec::new(),
+        candidates: [
+            Candidate::Reference,
+            Candidate::Reference,
+            Candidate::Reference,
+        ],
+        project_bins: bins.to_vec(),
+    };
+    let dir = cache.join("run").join(format!("bench-{}", flavor.label));
+    fs::create_dir_all(&dir)?;
+    let initrd = dir.join("initramfs.cpio");
+    initramfs::build(&k, &plan, &payload, &initrd).context("building the initramfs")?;
+    let boot = Boot {
+        kernel: k.vmlinuz.clone(),
+        initrd,
+        cpus: 2,
+        memory_mib: 1024,
+    };
+    let mut status = None;
+    let end = qemu::run_streaming(
+        &boot,
+        &dir.join("console.log"),
+        &dir.join("report.log"),
+        &dir.join("qemu.log"),
+        timeout,
+        |line| {
+            let line = line.trim_end_matches(['\r', '\n']);
+            if let Some(rc) = line.strip_prefix("TB:EXIT ") {
+                status = rc.trim().parse::<i32>().ok();
+            } else {
+                on_line(line);
+            }
+        },
+    )?;
+    Ok(match (end, status) {
+        (End::Exited(_), Some(0)) => Ok(()),
+        (End::TimedOut, _) => Err(format!("timed out after {timeout:?}")),
+        (_, s) => Err(format!(
+            "the script did not finish cleanly (status {s:?}); console: {}",
+            dir.join("console.log").display()
+        )),
+    })
 }
 
 // --------------------------------------------------------------- guest --

@@ -100,9 +100,32 @@ pub const SHIPPED_DIR: &str = "target/shipped";
 /// proc-macro dependencies, which must be dynamic libraries. The copies
 /// keep them apart from `target/release/`, which `cargo test --release`
 /// rebuilds without the flag.
+///
+/// The code the ipvsadm commands run is packed at the front of the text
+/// by `link/hot-code.ld` (see xtask/src/hot_code.rs for why and how it is
+/// made). The script is passed under a name that carries a hash of its
+/// contents: cargo reruns the link when the arguments change, and would
+/// not notice an edited file behind an unchanged path.
 pub fn build_release_bins(root: &Path) -> Result<PathBuf> {
     let dir = root.join(SHIPPED_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut flags = vec!["-C".to_string(), "target-feature=+crt-static".to_string()];
+    let layout = root.join(crate::hot_code::SCRIPT);
+    if let Ok(text) = std::fs::read(&layout) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        let copy = dir.join(format!("hot-code-{:016x}.ld", h.finish()));
+        for old in std::fs::read_dir(&dir)?.flatten() {
+            let name = old.file_name().to_string_lossy().into_owned();
+            if name.starts_with("hot-code-") && old.path() != copy {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
+        std::fs::write(&copy, &text).with_context(|| format!("writing {}", copy.display()))?;
+        flags.push("-C".to_string());
+        flags.push(format!("link-arg=-Wl,-T,{}", copy.display()));
+    }
     for bin in BINS {
         let status = cargo(root)
             .args([
@@ -113,7 +136,8 @@ pub fn build_release_bins(root: &Path) -> Result<PathBuf> {
                 "--bin",
                 bin,
             ])
-            .args(["--", "-C", "target-feature=+crt-static"])
+            .arg("--")
+            .args(&flags)
             .status()
             .context("running cargo rustc")?;
         if !status.success() {

@@ -15,6 +15,7 @@ mod diff;
 mod fresh;
 mod fuzz;
 mod hostdeps;
+mod hot_code;
 mod initramfs;
 mod kernel;
 mod layout;
@@ -103,6 +104,11 @@ usage:
                           (investigations; ipvs-bench helper on PATH)
       --with FILE         with --script: also copy this host program into
                           /usr/local/sbin (repeatable)
+  cargo xtask hot-code [--kernel 6.1|6.12] [--timeout SECS]
+                                        trace the ipvsadm commands in the VM
+                                        and rewrite link/hot-code.ld, the
+                                        order of the code they run in the
+                                        shipped binaries (default 6.1)
 
 Candidates for the differential runner come from IPVSADM_UNDER_TEST,
 IPVSADM_SAVE_UNDER_TEST, IPVSADM_RESTORE_UNDER_TEST: unset = the project's
@@ -409,6 +415,19 @@ fn real_main() -> Result<bool> {
             }
             hostdeps::ensure("bench", &[hostdeps::Job::Kernel, hostdeps::Job::Vm])?;
             bench::bench(&opts)
+        }
+        "hot-code" => {
+            let mut kernel = kernel::FLAVORS[0];
+            let mut timeout = Duration::from_secs(600);
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--kernel" => kernel = flavor(&value(&mut args, &a)?)?,
+                    "--timeout" => timeout = parse_secs(&value(&mut args, &a)?, &a)?,
+                    other => bail!("unexpected argument {other}\n\n{USAGE}"),
+                }
+            }
+            hostdeps::ensure("hot-code", &[hostdeps::Job::Kernel, hostdeps::Job::Vm])?;
+            hot_code::run(&suite::workspace_root(), kernel, timeout)
         }
         // The rest runs inside the VM.
         "agent" => {
