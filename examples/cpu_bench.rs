@@ -6,6 +6,9 @@
 //! * `save`: `print::save_table` (`-Sn`) in the same chunks;
 //! * `restore-check`: parsing and checking every line of a restore file
 //!   (`run::check_restore_input`);
+//! * `batch`: `Client::batch` of the restore's requests against an
+//!   in-memory transport that only acknowledges (request encoding and
+//!   acknowledgement parsing: restore's sending side).
 //! * `dest-dump`: `Client::dests` against an in-memory transport that
 //!   answers every destination dump with prebuilt replies (request
 //!   encoding, reply parsing and decoding).
@@ -31,7 +34,8 @@ use ipvsadm_rs::ipvsadm::run::check_restore_input;
 use ipvsadm_rs::model::{svc_flags, Dest, FwdMethod, Protocol, Service, ServiceEntry, ServiceKey};
 use ipvsadm_rs::wire::ipvs::{encode_dest_reply, ReplyHeader};
 use ipvsadm_rs::wire::netlink::{
-    encode_done, encode_error, encode_family_reply, header_of, GENL_ID_CTRL, NLM_F_MULTI,
+    encode_done, encode_error, encode_family_reply, header_of, GENL_ID_CTRL, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_MULTI,
 };
 
 /// Destinations per service, as in `cargo xtask bench`.
@@ -135,6 +139,15 @@ impl Transport for FakeKernel {
             encode_family_reply(&mut reply, h.sequence_number, h.port_number, "IPVS", FAMILY)
                 .map_err(|_| io::ErrorKind::InvalidData)?;
             encode_error(&mut reply, &h, 0);
+        } else if h.flags & NLM_F_DUMP == 0 {
+            // A batch of writes: acknowledge each message that asks.
+            let mut at = 0;
+            while let Some(m) = datagram.get(at..).and_then(header_of) {
+                if m.flags & NLM_F_ACK != 0 {
+                    encode_error(&mut reply, &m, 0);
+                }
+                at += (m.length as usize + 3) & !3;
+            }
         } else {
             reply.extend_from_slice(&self.template);
             // Patch each message's sequence number (bytes 8..12).
@@ -273,6 +286,26 @@ fn main() {
             assert_eq!(n, Ok(lines), "{}", String::from_utf8_lossy(&err));
         });
         report("restore-check", lines, t);
+    }
+
+    if wanted("batch") {
+        // Restore's sending side: the checked input's requests encoded
+        // into datagrams, against a kernel that only acknowledges.
+        let input = rules(services);
+        let mut err = Vec::new();
+        let reqs: Vec<_> =
+            check_restore_input("ipvsadm", input.as_bytes(), &SystemResolver, &mut err)
+                .expect("valid input")
+                .into_iter()
+                .filter_map(|(_, r)| r)
+                .collect();
+        let kernel = FakeKernel::new(&[]);
+        let mut client = Client::with_transport(Box::new(kernel)).expect("fake family");
+        let t = measure(reps, || {
+            let results = client.batch(&reqs).expect("fake batch");
+            assert!(results.iter().all(Result::is_ok));
+        });
+        report("batch", reqs.len(), t);
     }
 
     if wanted("dest-dump") {

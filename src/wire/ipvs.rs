@@ -21,7 +21,8 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
 use super::netlink::{
-    append, check_nla, message, DecodeError, EncodeError, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    append, check_nla, emit_nlas, message, nlas_len, DecodeError, EncodeError, NLM_F_ACK,
+    NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::model::{
     Daemon, DaemonState, Dest, Family, FwdMethod, Info, Protocol, Service, ServiceKey, Stats,
@@ -167,7 +168,7 @@ fn emit_bytes(buffer: &mut [u8], bytes: &[u8]) {
 }
 
 fn nested_len<A: Nla>(v: &[A]) -> usize {
-    v.buffer_len()
+    nlas_len(v)
 }
 
 /// A counter in a stats nest: 32 bits in the legacy `STATS` nest, 64 in
@@ -427,7 +428,7 @@ impl Nla for ServiceAttr {
             }
             ServiceAttr::Addr(a) => emit_bytes(b, a),
             ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => emit_cstr(b, s),
-            ServiceAttr::Stats(v) | ServiceAttr::Stats64(v) => v.as_slice().emit(b),
+            ServiceAttr::Stats(v) | ServiceAttr::Stats64(v) => emit_nlas(v, b),
             ServiceAttr::Other(o) => o.emit_value(b),
         }
     }
@@ -575,7 +576,7 @@ impl Nla for DestAttr {
             | DestAttr::ActiveConns(v)
             | DestAttr::InactConns(v)
             | DestAttr::PersistConns(v) => emit_u32(b, *v).unwrap_or(()),
-            DestAttr::Stats(v) | DestAttr::Stats64(v) => v.as_slice().emit(b),
+            DestAttr::Stats(v) | DestAttr::Stats64(v) => emit_nlas(v, b),
             DestAttr::Other(o) => o.emit_value(b),
         }
     }
@@ -769,9 +770,9 @@ impl Nla for IpvsAttr {
 
     fn emit_value(&self, b: &mut [u8]) {
         match self {
-            IpvsAttr::Service(v) => v.as_slice().emit(b),
-            IpvsAttr::Dest(v) => v.as_slice().emit(b),
-            IpvsAttr::Daemon(v) => v.as_slice().emit(b),
+            IpvsAttr::Service(v) => emit_nlas(v, b),
+            IpvsAttr::Dest(v) => emit_nlas(v, b),
+            IpvsAttr::Daemon(v) => emit_nlas(v, b),
             IpvsAttr::TimeoutTcp(v)
             | IpvsAttr::TimeoutTcpFin(v)
             | IpvsAttr::TimeoutUdp(v)
@@ -837,11 +838,11 @@ impl GenlFamily for IpvsMessage {
 
 impl Emitable for IpvsMessage {
     fn buffer_len(&self) -> usize {
-        self.attrs.as_slice().buffer_len()
+        nlas_len(&self.attrs)
     }
 
     fn emit(&self, buffer: &mut [u8]) {
-        self.attrs.as_slice().emit(buffer)
+        emit_nlas(&self.attrs, buffer)
     }
 }
 
@@ -885,7 +886,7 @@ impl IpvsMessage {
     ) -> Result<usize, EncodeError> {
         // Only an attribute of more than 64 KiB overflows its length field,
         // so only such a message needs each attribute checked.
-        if self.attrs.as_slice().buffer_len() > usize::from(u16::MAX) {
+        if nlas_len(&self.attrs) > usize::from(u16::MAX) {
             for a in &self.attrs {
                 check_nla(a)?;
             }
