@@ -564,6 +564,57 @@ mod tests {
     }
 
     #[test]
+    fn the_commands_ci_and_the_docs_run_parse() {
+        let ci = include_str!("../../.ci/run");
+        let lines: Vec<&str> = ci
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("cargo xtask "))
+            .collect();
+        assert!(lines.len() >= 6, "{lines:?}");
+        for line in lines {
+            let args: Vec<&str> = line.split_whitespace().collect();
+            ok(&args);
+        }
+        // As README.md, docs/testing.md and docs/performance.md quote them.
+        for args in [
+            &[
+                "test",
+                "--no-host",
+                "--kernel",
+                "6.12",
+                "--filter",
+                "reliability",
+                "--show",
+            ][..],
+            &["test", "--reference"],
+            &["test", "--filter", "overflowing", "--show"],
+            &["fuzz", "--seconds", "600", "wire_decode"],
+            &["fresh-machine", "--command", "cargo xtask test"],
+            &["bench", "--kernel", "6.1", "--kernel", "6.12"],
+            &[
+                "bench",
+                "--kernel",
+                "6.1",
+                "--script",
+                "ipvs-bench run -- /bin/true",
+            ],
+            &["vm", "--", "ipvsadm", "-Ln"],
+            &["capture-wire", "--kernel", "6.1", "dest"],
+            &["package", "--check"],
+            &["fetch"],
+            &["deps"],
+            &["fuzz-seeds"],
+            &["help", "test"],
+        ] {
+            // `help` prints and exits: a "display" error, not a usage one.
+            match parse(args) {
+                Ok(_) => {}
+                Err(e) => assert_eq!(e.kind(), ErrorKind::DisplayHelp, "{args:?}: {e}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_in_vm_command_lines() {
         // As xtask/assets/init.sh and agent::run_scenario write them.
         let Command::Agent { report } = ok(&["agent", "--report", "/dev/ttyS1"]) else {
