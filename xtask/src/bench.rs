@@ -56,19 +56,35 @@ pub struct BenchOptions {
     pub candidate: Option<PathBuf>,
 }
 
-/// What the guest measures; passed on its command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the guest measures; passed on its command line (the host's
+/// `cargo xtask bench` options and the guest's `bench-guest` options are
+/// this one clap group, so the two always agree).
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct GuestOptions {
-    /// Repetitions of each main measurement.
+    /// Repetitions of each measurement
+    #[arg(long, value_name = "N", default_value = "5", value_parser = crate::cli::positive)]
     pub reps: usize,
-    /// Services of the main table (each with [`DESTS`] destinations).
+    /// Services of the main table, 10 destinations each
+    #[arg(long, value_name = "N", default_value = "2000", value_parser = crate::cli::positive)]
     pub services: usize,
-    /// Single `-A` invocations in the shell loop.
+    /// Single `-A` invocations in the shell loop
+    #[arg(long, value_name = "N", default_value = "100", value_parser = crate::cli::positive)]
     pub singles: usize,
-    /// Service counts of the scaling series.
-    pub scale: Vec<usize>,
-    /// Repetitions of each scaling measurement.
+    /// Service counts of the scaling series (comma-separated, or `none`)
+    #[arg(long, value_name = "A,B,..|none", default_value = "1000,2000,4000", value_parser = scale)]
+    // Spelled out so that clap takes the whole list as one value.
+    pub scale: ::std::vec::Vec<usize>,
+    /// Repetitions in the scaling series
+    #[arg(long, value_name = "N", default_value = "3", value_parser = crate::cli::positive)]
     pub scale_reps: usize,
+}
+
+/// `--scale`: `A,B,..` positive counts, or `none` (or empty) for no series.
+fn scale(v: &str) -> Result<Vec<usize>, String> {
+    if v.is_empty() || v == "none" {
+        return Ok(Vec::new());
+    }
+    v.split(',').map(crate::cli::positive).collect()
 }
 
 impl Default for GuestOptions {
@@ -87,7 +103,7 @@ impl Default for GuestOptions {
 pub const DESTS: usize = 10;
 
 impl GuestOptions {
-    fn to_args(&self) -> Vec<String> {
+    pub(crate) fn to_args(&self) -> Vec<String> {
         let scale: Vec<String> = self.scale.iter().map(|n| n.to_string()).collect();
         vec![
             "--reps".into(),
@@ -105,31 +121,6 @@ impl GuestOptions {
             "--scale-reps".into(),
             self.scale_reps.to_string(),
         ]
-    }
-
-    /// Reads the options `to_args` wrote (also the host's own flags).
-    pub fn set(&mut self, flag: &str, value: &str) -> Result<()> {
-        let num = |v: &str| -> Result<usize> {
-            v.parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| format!("{flag}: not a positive number: {v}"))
-        };
-        match flag {
-            "--reps" => self.reps = num(value)?,
-            "--services" => self.services = num(value)?,
-            "--singles" => self.singles = num(value)?,
-            "--scale-reps" => self.scale_reps = num(value)?,
-            "--scale" => {
-                self.scale = if value.is_empty() || value == "none" {
-                    Vec::new()
-                } else {
-                    value.split(',').map(num).collect::<Result<_>>()?
-                }
-            }
-            other => bail!("unknown bench option {other}"),
-        }
-        Ok(())
     }
 }
 
@@ -695,13 +686,7 @@ fn table_lines(
 }
 
 /// `bench-guest ...`: runs inside the VM.
-pub fn guest(args: &[String]) -> Result<()> {
-    let mut opts = GuestOptions::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        opts.set(flag, value)?;
-    }
+pub fn guest(opts: &GuestOptions) -> Result<()> {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -1176,22 +1161,10 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&[]), None);
-        let mut o = GuestOptions::default();
-        let args = o.to_args();
-        let mut p = GuestOptions {
-            reps: 1,
-            services: 1,
-            singles: 1,
-            scale: Vec::new(),
-            scale_reps: 1,
-        };
-        for kv in args.chunks(2) {
-            p.set(&kv[0], &kv[1]).unwrap();
-        }
-        assert_eq!(p, o);
-        o.set("--scale", "none").unwrap();
-        assert!(o.scale.is_empty());
-        assert!(o.set("--reps", "0").is_err());
+        assert_eq!(scale("none"), Ok(Vec::new()));
+        assert_eq!(scale("1,20"), Ok(vec![1, 20]));
+        assert!(scale("1,0").is_err());
+        assert!(scale("1,x").is_err());
         assert_eq!(parse_kv("wall_us=12 hwm_kb=3", "hwm_kb"), Some(3.0));
     }
 }
