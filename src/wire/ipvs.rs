@@ -339,7 +339,7 @@ pub enum ServiceAttr {
     /// Transport protocol.
     Protocol(u16),
     /// Virtual address: 16 bytes (`union nf_inet_addr`), IPv4 in the first 4.
-    Addr(Vec<u8>),
+    Addr(InetAddr),
     /// Port (network order on the wire).
     Port(u16),
     /// Firewall mark.
@@ -390,7 +390,7 @@ impl Nla for ServiceAttr {
             ServiceAttr::Af(_) | ServiceAttr::Protocol(_) | ServiceAttr::Port(_) => 2,
             ServiceAttr::Fwmark(_) | ServiceAttr::Timeout(_) | ServiceAttr::Netmask(_) => 4,
             ServiceAttr::Flags { .. } => 8,
-            ServiceAttr::Addr(a) => a.len(),
+            ServiceAttr::Addr(a) => a.as_bytes().len(),
             ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => s.len() + 1,
             ServiceAttr::Stats(v) | ServiceAttr::Stats64(v) => nested_len(v),
             ServiceAttr::Other(o) => o.value_len(),
@@ -426,7 +426,7 @@ impl Nla for ServiceAttr {
                 emit_u32(f, *flags).unwrap_or(());
                 emit_u32(m, *mask).unwrap_or(());
             }
-            ServiceAttr::Addr(a) => emit_bytes(b, a),
+            ServiceAttr::Addr(a) => emit_bytes(b, a.as_bytes()),
             ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => emit_cstr(b, s),
             ServiceAttr::Stats(v) | ServiceAttr::Stats64(v) => emit_nlas(v, b),
             ServiceAttr::Other(o) => o.emit_value(b),
@@ -442,7 +442,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
         Ok(match kind {
             1 => ServiceAttr::Af(parse_u16(p).context(what())?),
             2 => ServiceAttr::Protocol(parse_u16(p).context(what())?),
-            3 => ServiceAttr::Addr(p.to_vec()),
+            3 => ServiceAttr::Addr(InetAddr::parse(p).context(what())?),
             4 => ServiceAttr::Port(parse_u16_be(p).context(what())?),
             5 => ServiceAttr::Fwmark(parse_u32(p).context(what())?),
             6 => ServiceAttr::SchedName(parse_cstr(p)),
@@ -471,7 +471,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DestAttr {
     /// Address: 16 bytes, IPv4 in the first 4.
-    Addr(Vec<u8>),
+    Addr(InetAddr),
     /// Port (network order on the wire).
     Port(u16),
     /// Forwarding method (`IP_VS_CONN_F_*`).
@@ -526,7 +526,7 @@ const DEST_NAMES: [&str; 16] = [
 impl Nla for DestAttr {
     fn value_len(&self) -> usize {
         match self {
-            DestAttr::Addr(a) => a.len(),
+            DestAttr::Addr(a) => a.as_bytes().len(),
             DestAttr::TunType(_) => 1,
             DestAttr::Port(_) | DestAttr::AddrFamily(_) | DestAttr::TunPort(_) => 2,
             DestAttr::TunFlags(_) => 2,
@@ -565,7 +565,7 @@ impl Nla for DestAttr {
 
     fn emit_value(&self, b: &mut [u8]) {
         match self {
-            DestAttr::Addr(a) => emit_bytes(b, a),
+            DestAttr::Addr(a) => emit_bytes(b, a.as_bytes()),
             DestAttr::TunType(v) => emit_bytes(b, &[*v]),
             DestAttr::Port(v) | DestAttr::TunPort(v) => emit_u16_be(b, *v).unwrap_or(()),
             DestAttr::AddrFamily(v) | DestAttr::TunFlags(v) => emit_u16(b, *v).unwrap_or(()),
@@ -589,7 +589,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
         let what = || name_of("DEST", &DEST_NAMES, kind);
         let u32_ = || parse_u32(p).context(what());
         Ok(match kind {
-            1 => DestAttr::Addr(p.to_vec()),
+            1 => DestAttr::Addr(InetAddr::parse(p).context(what())?),
             2 => DestAttr::Port(parse_u16_be(p).context(what())?),
             3 => DestAttr::FwdMethod(u32_()?),
             4 => DestAttr::Weight(u32_()?),
@@ -1039,17 +1039,61 @@ impl IpvsRequest<'_> {
     }
 }
 
-/// The 16-byte `union nf_inet_addr` form of an address.
-fn addr16(addr: &IpAddr) -> Vec<u8> {
-    match addr {
-        IpAddr::V4(a) => {
-            let mut out = vec![0u8; 16];
-            out.get_mut(..4)
-                .unwrap_or_default()
-                .copy_from_slice(&a.octets());
-            out
+/// The value of an address attribute: the kernel's 16-byte `union
+/// nf_inet_addr` (an IPv4 address in its first 4 bytes, the rest zero),
+/// kept inline so that encoding a request allocates nothing for its
+/// addresses (a request with a service and a destination had two
+/// allocations for them). Received values of at most 16 bytes are kept as
+/// they came, as the kernel's attribute policy allows; longer ones are
+/// refused (ipvsadm's policy refuses them too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InetAddr {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl InetAddr {
+    /// The 16-byte form of `addr`.
+    pub fn from_ip(addr: &IpAddr) -> InetAddr {
+        let mut bytes = [0u8; 16];
+        match addr {
+            IpAddr::V4(a) => {
+                if let Some(head) = bytes.first_chunk_mut::<4>() {
+                    *head = a.octets();
+                }
+            }
+            IpAddr::V6(a) => bytes = a.octets(),
         }
-        IpAddr::V6(a) => a.octets().to_vec(),
+        InetAddr { bytes, len: 16 }
+    }
+
+    /// A received value; `None` when it is longer than 16 bytes.
+    #[inline]
+    pub fn check(p: &[u8]) -> Option<&[u8]> {
+        (p.len() <= 16).then_some(p)
+    }
+
+    /// A received value, as [`InetAddr::check`] accepts it.
+    pub fn parse(p: &[u8]) -> Result<InetAddr, PacketError> {
+        let mut bytes = [0u8; 16];
+        match bytes.get_mut(..p.len()) {
+            Some(head) => {
+                head.copy_from_slice(p);
+                Ok(InetAddr {
+                    bytes,
+                    len: p.len() as u8,
+                })
+            }
+            None => Err(PacketError::from(format!(
+                "address of {} bytes (at most 16)",
+                p.len()
+            ))),
+        }
+    }
+
+    /// The bytes as they are sent or were received.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 }
 
@@ -1080,7 +1124,7 @@ fn key_attrs(key: &ServiceKey) -> Vec<ServiceAttr> {
             port,
         } => v.extend([
             ServiceAttr::Protocol(protocol.to_raw()),
-            ServiceAttr::Addr(addr16(addr)),
+            ServiceAttr::Addr(InetAddr::from_ip(addr)),
             ServiceAttr::Port(*port),
         ]),
     }
@@ -1114,7 +1158,7 @@ fn service_attrs(s: &Service) -> Vec<ServiceAttr> {
 fn dest_attrs(d: &Dest) -> Vec<DestAttr> {
     vec![
         DestAttr::AddrFamily(d.family().to_raw()),
-        DestAttr::Addr(addr16(&d.addr)),
+        DestAttr::Addr(InetAddr::from_ip(&d.addr)),
         DestAttr::Port(d.port),
         DestAttr::FwdMethod(d.fwd.to_raw()),
         DestAttr::Weight(d.weight as u32),
@@ -1302,7 +1346,7 @@ pub fn service_from(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
     let (mut sched, mut pe) = (None, None);
     for a in attrs {
         match a {
-            ServiceAttr::Addr(v) => acc.addr = Some(v.as_slice()),
+            ServiceAttr::Addr(v) => acc.addr = Some(v.as_bytes()),
             ServiceAttr::SchedName(v) => sched = Some(v),
             ServiceAttr::PeName(v) => pe = Some(v),
             ServiceAttr::Stats(v) => acc.stats = Some(CountersIn::Parsed(v)),
@@ -1381,7 +1425,7 @@ pub fn dest_from(attrs: &[DestAttr], service_family: Family) -> Result<Dest, Dec
     let mut acc = DestFields::default();
     for a in attrs {
         match a {
-            DestAttr::Addr(v) => acc.addr = Some(v.as_slice()),
+            DestAttr::Addr(v) => acc.addr = Some(v.as_bytes()),
             DestAttr::Stats(v) => acc.stats = Some(CountersIn::Parsed(v)),
             DestAttr::Stats64(v) => acc.stats64 = Some(CountersIn::Parsed(v)),
             other => acc.scalar(other),
@@ -1597,7 +1641,7 @@ fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
     each_nla(nest, |kind, p, nla| {
         let u32_ = || parse_u32(p).ok();
         match kind {
-            1 => acc.addr = Some(p),
+            1 => acc.addr = Some(InetAddr::check(p)?),
             2 => acc.port = Some(parse_u16_be(p).ok()?),
             3 => acc.fwd = Some(u32_()?),
             4 => acc.weight = Some(u32_()?),
@@ -1632,7 +1676,7 @@ fn fast_service(attrs: &[u8]) -> Option<Service> {
         match kind {
             1 => acc.af = Some(parse_u16(p).ok()?),
             2 => acc.protocol = Some(parse_u16(p).ok()?),
-            3 => acc.addr = Some(p),
+            3 => acc.addr = Some(InetAddr::check(p)?),
             4 => acc.port = Some(parse_u16_be(p).ok()?),
             5 => acc.fwmark = Some(parse_u32(p).ok()?),
             6 => sched = Some(p),
@@ -1845,7 +1889,7 @@ pub fn encode_dest_reply(
     d: &Dest,
 ) -> Result<usize, EncodeError> {
     let mut v = vec![
-        DestAttr::Addr(addr16(&d.addr)),
+        DestAttr::Addr(InetAddr::from_ip(&d.addr)),
         DestAttr::Port(d.port),
         DestAttr::FwdMethod(d.fwd.to_raw()),
         DestAttr::Weight(d.weight as u32),
