@@ -9,6 +9,8 @@
 //! * `batch`: `Client::batch` of the restore's requests against an
 //!   in-memory transport that only acknowledges (request encoding and
 //!   acknowledgement parsing: restore's sending side).
+//! * `dest-decode`: `decode_dest` of one destination reply with both
+//!   counter nests, as the kernel sends them.
 //! * `dest-dump`: `Client::dests` against an in-memory transport that
 //!   answers every destination dump with prebuilt replies (request
 //!   encoding, reply parsing and decoding).
@@ -31,8 +33,10 @@ use ipvsadm_rs::ipvsadm::options::ListOptions;
 use ipvsadm_rs::ipvsadm::print;
 use ipvsadm_rs::ipvsadm::resolve::{NumericResolver, SystemResolver};
 use ipvsadm_rs::ipvsadm::run::check_restore_input;
-use ipvsadm_rs::model::{svc_flags, Dest, FwdMethod, Protocol, Service, ServiceEntry, ServiceKey};
-use ipvsadm_rs::wire::ipvs::{encode_dest_reply, ReplyHeader};
+use ipvsadm_rs::model::{
+    svc_flags, Dest, Family, FwdMethod, Protocol, Service, ServiceEntry, ServiceKey, Stats,
+};
+use ipvsadm_rs::wire::ipvs::{decode_dest, encode_dest_reply, ReplyHeader};
 use ipvsadm_rs::wire::netlink::{
     encode_done, encode_error, encode_family_reply, header_of, GENL_ID_CTRL, NLM_F_ACK, NLM_F_DUMP,
     NLM_F_MULTI,
@@ -306,6 +310,42 @@ fn main() {
             assert!(results.iter().all(Result::is_ok));
         });
         report("batch", reqs.len(), t);
+    }
+
+    if wanted("dest-decode") {
+        // One destination reply as the kernel sends it, with both counter
+        // nests (`dest-dump`'s replies have none), decoded `lines` times.
+        let mut d = Dest::new(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), 8080);
+        d.fwd = FwdMethod::Masq;
+        d.stats = Some(Box::new(Stats {
+            conns: 5,
+            inpkts: 100,
+            outpkts: 90,
+            inbytes: 10_000,
+            outbytes: 9_000,
+            cps: 1,
+            inpps: 2,
+            outpps: 3,
+            inbps: 400,
+            outbps: 300,
+        }));
+        let rh = ReplyHeader {
+            family: FAMILY,
+            flags: NLM_F_MULTI,
+            seq: 0,
+            pid: 0,
+        };
+        let mut reply = Vec::new();
+        encode_dest_reply(&mut reply, &rh, &d).expect("encodable destination");
+        // After the netlink and generic-netlink headers: the attributes.
+        let attrs = reply.get(20..).unwrap_or_default();
+        let t = measure(reps, || {
+            for _ in 0..services * DESTS {
+                let got = decode_dest(std::hint::black_box(attrs), Family::Inet);
+                assert!(got.is_ok());
+            }
+        });
+        report("dest-decode", services * DESTS, t);
     }
 
     if wanted("dest-dump") {

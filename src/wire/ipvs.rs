@@ -21,7 +21,7 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
 use super::netlink::{
-    append, check_nla, each_nla, emit_nlas, message, nlas_len, DecodeError, EncodeError, NLM_F_ACK,
+    append, check_nla, emit_nlas, message, nlas, nlas_len, DecodeError, EncodeError, NLM_F_ACK,
     NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::model::{
@@ -1566,15 +1566,16 @@ fn top_nest<A>(
 #[derive(Clone, Copy)]
 enum CountersIn<'a> {
     Parsed(&'a [StatsAttr]),
-    Read(CounterSlots),
+    Read(&'a CounterSlots),
 }
 
 /// Reads (and checks, as [`StatsAttr`]'s parser does) a raw counters
 /// nest; `None` when it is refused.
 #[inline]
-fn raw_counters(nest: &[u8], wide: bool) -> Option<CounterSlots> {
-    let mut v: CounterSlots = [None; 11];
-    each_nla(nest, |kind, p, nla| {
+fn raw_counters(nest: &[u8], wide: bool, v: &mut CounterSlots) -> Option<()> {
+    *v = [None; 11];
+    for item in nlas(nest) {
+        let (kind, p, nla) = item.ok()?;
         let x = match kind {
             4 | 5 => parse_u64(p).ok()?,
             1..=10 => match Counter::parse(p, wide).ok()? {
@@ -1583,15 +1584,14 @@ fn raw_counters(nest: &[u8], wide: bool) -> Option<CounterSlots> {
             },
             _ => {
                 DefaultNla::parse(&nla).ok()?;
-                return Some(());
+                continue;
             }
         };
         if let Some(slot) = v.get_mut(usize::from(kind)) {
             *slot = Some(x);
         }
-        Some(())
-    })?;
-    Some(v)
+    }
+    Some(())
 }
 
 /// Counters from `STATS64` if present, else from `STATS`, else none.
@@ -1606,7 +1606,7 @@ fn pick_counters(
     };
     let stats = match src {
         CountersIn::Parsed(a) => stats_from(a, wide)?,
-        CountersIn::Read(v) => counters(&v, wide)?,
+        CountersIn::Read(v) => counters(v, wide)?,
     };
     Ok(Some(Box::new(stats)))
 }
@@ -1619,7 +1619,8 @@ fn pick_counters(
 #[inline]
 fn raw_top_nest(attrs: &[u8], kind: u16, cmd: Cmd) -> Option<Option<&[u8]>> {
     let mut found: Option<(&[u8], NlaBuffer<&[u8]>)> = None;
-    each_nla(attrs, |k, value, nla| {
+    for item in nlas(attrs) {
+        let (k, value, nla) = item.ok()?;
         if k == kind {
             if let Some((_, earlier)) = found.replace((value, nla)) {
                 IpvsAttr::parse_with_param(&earlier, cmd).ok()?;
@@ -1627,8 +1628,7 @@ fn raw_top_nest(attrs: &[u8], kind: u16, cmd: Cmd) -> Option<Option<&[u8]>> {
         } else {
             IpvsAttr::parse_with_param(&nla, cmd).ok()?;
         }
-        Some(())
-    })?;
+    }
     Some(found.map(|(value, _)| value))
 }
 
@@ -1638,7 +1638,12 @@ fn raw_top_nest(attrs: &[u8], kind: u16, cmd: Cmd) -> Option<Option<&[u8]>> {
 fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
     let nest = raw_top_nest(attrs, 2, Cmd::NewService)??;
     let mut acc = DestFields::default();
-    each_nla(nest, |kind, p, nla| {
+    // The counters are read in place (moving them in and out of the
+    // accumulator was a sixth of a destination's decoding).
+    let (mut narrow, mut wide): (CounterSlots, CounterSlots) = ([None; 11], [None; 11]);
+    let (mut has_narrow, mut has_wide) = (false, false);
+    for item in nlas(nest) {
+        let (kind, p, nla) = item.ok()?;
         let u32_ = || parse_u32(p).ok();
         match kind {
             1 => acc.addr = Some(InetAddr::check(p)?),
@@ -1650,9 +1655,15 @@ fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
             7 => acc.active = Some(u32_()?),
             8 => acc.inact = Some(u32_()?),
             9 => acc.persist = Some(u32_()?),
-            10 => acc.stats = Some(CountersIn::Read(raw_counters(p, false)?)),
+            10 => {
+                raw_counters(p, false, &mut narrow)?;
+                has_narrow = true;
+            }
             11 => acc.family = Some(parse_u16(p).ok()?),
-            12 => acc.stats64 = Some(CountersIn::Read(raw_counters(p, true)?)),
+            12 => {
+                raw_counters(p, true, &mut wide)?;
+                has_wide = true;
+            }
             13 => acc.tun_type = Some(parse_u8(p).ok()?),
             14 => acc.tun_port = Some(parse_u16_be(p).ok()?),
             15 => acc.tun_flags = Some(parse_u16(p).ok()?),
@@ -1660,8 +1671,9 @@ fn fast_dest(attrs: &[u8], service_family: Family) -> Option<Dest> {
                 DefaultNla::parse(&nla).ok()?;
             }
         }
-        Some(())
-    })?;
+    }
+    acc.stats = has_narrow.then_some(CountersIn::Read(&narrow));
+    acc.stats64 = has_wide.then_some(CountersIn::Read(&wide));
     acc.finish(service_family).ok()
 }
 
@@ -1672,7 +1684,10 @@ fn fast_service(attrs: &[u8]) -> Option<Service> {
     let nest = raw_top_nest(attrs, 1, Cmd::NewService)??;
     let mut acc = ServiceFields::default();
     let (mut sched, mut pe) = (None, None);
-    each_nla(nest, |kind, p, nla| {
+    let (mut narrow, mut wide): (CounterSlots, CounterSlots) = ([None; 11], [None; 11]);
+    let (mut has_narrow, mut has_wide) = (false, false);
+    for item in nlas(nest) {
+        let (kind, p, nla) = item.ok()?;
         match kind {
             1 => acc.af = Some(parse_u16(p).ok()?),
             2 => acc.protocol = Some(parse_u16(p).ok()?),
@@ -1686,15 +1701,22 @@ fn fast_service(attrs: &[u8]) -> Option<Service> {
             }
             8 => acc.timeout = Some(parse_u32(p).ok()?),
             9 => acc.netmask = Some(p.try_into().ok()?),
-            10 => acc.stats = Some(CountersIn::Read(raw_counters(p, false)?)),
+            10 => {
+                raw_counters(p, false, &mut narrow)?;
+                has_narrow = true;
+            }
             11 => pe = Some(p),
-            12 => acc.stats64 = Some(CountersIn::Read(raw_counters(p, true)?)),
+            12 => {
+                raw_counters(p, true, &mut wide)?;
+                has_wide = true;
+            }
             _ => {
                 DefaultNla::parse(&nla).ok()?;
             }
         }
-        Some(())
-    })?;
+    }
+    acc.stats = has_narrow.then_some(CountersIn::Read(&narrow));
+    acc.stats64 = has_wide.then_some(CountersIn::Read(&wide));
     let sched = sched.map(parse_cstr);
     let pe = pe.map(parse_cstr);
     acc.finish(sched.as_ref(), pe.as_ref()).ok()
