@@ -18,10 +18,11 @@ use netlink_packet_core::{
     parse_u8, DecodeError as PacketError, DefaultNla, Emitable, ErrorContext, Nla, NlaBuffer,
     NlasIterator, Parseable, ParseableParametrized, NLA_F_NESTED,
 };
+use netlink_packet_generic::constants::GENL_HDRLEN;
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
 use super::netlink::{
-    append, check_nla, emit_nlas, message, nlas, nlas_len, DecodeError, EncodeError, NLM_F_ACK,
+    append_measured, check_nla, emit_nlas, message, nlas, nlas_len, DecodeError, EncodeError, NLM_F_ACK,
     NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::model::{
@@ -886,14 +887,18 @@ impl IpvsMessage {
     ) -> Result<usize, EncodeError> {
         // Only an attribute of more than 64 KiB overflows its length field,
         // so only such a message needs each attribute checked.
-        if nlas_len(&self.attrs) > usize::from(u16::MAX) {
+        let attrs_len = nlas_len(&self.attrs);
+        if attrs_len > usize::from(u16::MAX) {
             for a in &self.attrs {
                 check_nla(a)?;
             }
         }
         let mut g = GenlMessage::from_payload(self);
         g.set_resolved_family_id(family);
-        append(buf, message(g, flags, seq, pid))
+        let msg = message(g, flags, seq, pid);
+        let len = msg.header.buffer_len() + GENL_HDRLEN + attrs_len;
+        debug_assert_eq!(len, msg.buffer_len());
+        append_measured(buf, msg, len)
     }
 }
 

@@ -252,9 +252,20 @@ pub fn write_header(h: &NetlinkHeader, out: &mut Vec<u8>) {
 /// calls on one buffer make a batch.
 pub fn append<I: NetlinkSerializable>(
     buf: &mut Vec<u8>,
-    mut msg: NetlinkMessage<I>,
+    msg: NetlinkMessage<I>,
 ) -> Result<usize, EncodeError> {
     let len = msg.buffer_len();
+    append_measured(buf, msg, len)
+}
+
+/// [`append`] for a message whose length (`msg.buffer_len()`) the caller
+/// has already measured: measuring a request is a walk of every nest it
+/// holds, so the IPVS encoder measures once and passes it on.
+pub fn append_measured<I: NetlinkSerializable>(
+    buf: &mut Vec<u8>,
+    mut msg: NetlinkMessage<I>,
+    len: usize,
+) -> Result<usize, EncodeError> {
     if u32::try_from(len).is_err() {
         return Err(EncodeError::MessageTooLong { len });
     }
