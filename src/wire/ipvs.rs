@@ -22,8 +22,8 @@ use netlink_packet_generic::constants::GENL_HDRLEN;
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
 use super::netlink::{
-    append_measured, check_nla, emit_nlas, message, nlas, nlas_len, DecodeError, EncodeError, NLM_F_ACK,
-    NLM_F_DUMP, NLM_F_REQUEST,
+    append_measured, check_nla, emit_nlas, message, nlas, nlas_len, DecodeError, EncodeError,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::model::{
     Daemon, DaemonState, Dest, Family, FwdMethod, Info, Protocol, Service, ServiceKey, Stats,

@@ -205,6 +205,11 @@ pub enum Command {
         /// Hard limit for the boot
         #[arg(long, value_name = "SECS", value_parser = secs, default_value = "600")]
         timeout: Duration,
+        /// Only check target/shipped/ipvsadm-rs against the script (its
+        /// .text.hot section, and how many of the functions it names are
+        /// still found); no VM. `cargo xtask package --check` runs this too
+        #[arg(long)]
+        check: bool,
     },
     // The rest runs inside the VM (this binary is /testbed/agent there).
     /// In the VM: the whole test run, reported on PATH (xtask/assets/init.sh)
@@ -483,11 +488,17 @@ mod tests {
 
     #[test]
     fn single_kernel_defaults() {
-        let Command::HotCode { kernel, timeout } = ok(&["hot-code"]) else {
+        let Command::HotCode {
+            kernel,
+            timeout,
+            check,
+        } = ok(&["hot-code"])
+        else {
             panic!("not hot-code")
         };
         assert_eq!(kernel, kernel::FLAVORS[0]);
         assert_eq!(timeout, Duration::from_secs(600));
+        assert!(!check);
         let Command::RebootTest { kernel, timeout } = ok(&["reboot-test"]) else {
             panic!("not reboot-test")
         };

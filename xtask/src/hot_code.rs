@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use object::read::archive::ArchiveFile;
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::kernel::Flavor;
 
@@ -378,6 +378,83 @@ pub fn run(root: &Path, flavor: Flavor, timeout: Duration) -> Result<bool> {
     Ok(true)
 }
 
+/// Glob match as the linker does it for these patterns (`*` only).
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    // Iterative, with the last star to fall back to: linear enough for
+    // symbol names.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(c) if *c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == b'*')
+}
+
+/// The Rust function patterns of a script (`*(.text.PATTERN ...)`).
+fn rust_patterns(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("*(.text."))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|p| p.starts_with("_ZN") || p.starts_with("_R"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// For `cargo xtask package --check`: the shipped `ipvsadm-rs` has its
+/// hot-code section, and most functions the script names still exist (a
+/// script that names few of them no longer packs what the commands run:
+/// rerun `cargo xtask hot-code`). False, with the reason printed, when
+/// not.
+pub fn check(root: &Path) -> Result<bool> {
+    let binary = root.join(crate::cargo::SHIPPED_DIR).join("ipvsadm-rs");
+    let data = fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+    let file =
+        object::File::parse(&*data).with_context(|| format!("parsing {}", binary.display()))?;
+    let Some(size) = file
+        .sections()
+        .find(|s| s.name() == Ok(".text.hot"))
+        .map(|s| s.size())
+    else {
+        println!("hot code: {} has no .text.hot section", binary.display());
+        return Ok(false);
+    };
+    let script = fs::read_to_string(root.join(SCRIPT))?;
+    let patterns = rust_patterns(&script);
+    let names: Vec<String> = functions(&binary)?.into_values().collect();
+    let found = patterns
+        .iter()
+        .filter(|p| names.iter().any(|n| glob(p.as_bytes(), n.as_bytes())))
+        .count();
+    println!(
+        "hot code: .text.hot {} KiB; {found} of the script's {} Rust functions found",
+        size / 1024,
+        patterns.len()
+    );
+    if found * 2 < patterns.len() {
+        println!("hot code: most of {SCRIPT} is stale: run `cargo xtask hot-code`");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,13 +481,6 @@ mod tests {
     fn patterns_match_the_names_they_come_from() {
         // A pattern made from a name must match that name: `*` stands for
         // what was cut.
-        fn glob(p: &[u8], s: &[u8]) -> bool {
-            match p.split_first() {
-                None => s.is_empty(),
-                Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),
-                Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
-            }
-        }
         for n in [
             "_ZN4core3fmt5write17h1d37e1aae423dcd4E",
             "_RINvNvMs2_NtCslNYArtu3iFV_5alloc7raw_vecINtB8_11RawVecInnerpE7reserve21do_reserve_and_handleNtNtBa_5alloc6GlobalEBa_",
@@ -419,6 +489,17 @@ mod tests {
         ] {
             assert!(glob(name_pattern(n).as_bytes(), n.as_bytes()), "{n}");
         }
+    }
+
+    #[test]
+    fn globs_and_script_patterns() {
+        assert!(glob(b"a*c", b"abbbc"));
+        assert!(glob(b"_ZN3foo17h*E", b"_ZN3foo17h0123456789abcdefE"));
+        assert!(!glob(b"_ZN3foo17h*E", b"_ZN3bar17h0123456789abcdefE"));
+        assert!(glob(b"*", b""));
+        assert!(!glob(b"a*b", b"ac"));
+        let script = "/* x */\n    *(.text._ZN3foo17h*E .text.unlikely._ZN3foo17h*E)\n    *libc.a:malloc.o(.text .text.*)\n    *(.text.main .text.unlikely.main)\n";
+        assert_eq!(rust_patterns(script), vec!["_ZN3foo17h*E".to_string()]);
     }
 
     #[test]

@@ -190,9 +190,18 @@ fn real_main(cli: Cli) -> Result<bool> {
                 candidate,
             })
         }
-        Command::HotCode { kernel, timeout } => {
+        Command::HotCode {
+            kernel,
+            timeout,
+            check,
+        } => {
+            let root = suite::workspace_root();
+            if check {
+                crate::cargo::build_release_bins(&root)?;
+                return hot_code::check(&root);
+            }
             hostdeps::ensure("hot-code", &[hostdeps::Job::Kernel, hostdeps::Job::Vm])?;
-            hot_code::run(&suite::workspace_root(), kernel, timeout)
+            hot_code::run(&root, kernel, timeout)
         }
         // The rest runs inside the VM.
         Command::Agent { report } => {

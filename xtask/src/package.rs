@@ -109,7 +109,8 @@ pub fn run(root: &Path, check: bool) -> Result<bool> {
     if !check {
         return Ok(true);
     }
-    let mut ok = check_contents(&deb)?;
+    let mut ok = crate::hot_code::check(root)?;
+    ok &= check_contents(&deb)?;
     ok &= check_install(root, &deb)?;
     ok &= rpm::check_contents(&rpm)?;
     ok &= rpm::check_install(root, &rpm)?;
