@@ -19,6 +19,7 @@
 # window long enough for the client's packets to meet it every time.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/nat_topology.shlib"
 C=ac$$
 R=ar$$
 PIDS=""
@@ -37,26 +38,7 @@ A="$IPVSADM_RS"
 now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 
 # --- topology ---------------------------------------------------------------
-ip netns add "$C" || fail "netns add"
-ip netns add "$R" || fail "netns add"
-ip link add vc0 type veth peer name vc1 || fail "veth"
-ip link add vr0 type veth peer name vr1 || fail "veth"
-ip link set vc1 netns "$C"
-ip link set vr1 netns "$R"
-sysctl -qw net.ipv4.ip_forward=1
-ip addr add 10.9.9.1/24 dev vc0
-ip link set vc0 up
-ip addr add 192.168.10.254/24 dev vr0
-ip link set vr0 up
-ip addr add 192.168.10.1/32 dev lo
-inc ip link set lo up
-inc ip addr add 10.9.9.9/24 dev vc1
-inc ip link set vc1 up
-inc ip route add default via 10.9.9.1
-inr ip link set lo up
-inr ip addr add 192.168.10.11/24 dev vr1
-inr ip link set vr1 up
-inr ip route add default via 192.168.10.254
+nat_topology "$C" "$R" 192.168.10.11
 
 # --- the table --------------------------------------------------------------
 # 2000 services around the two that matter, so that a restore (flush, then

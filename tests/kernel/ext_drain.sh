@@ -10,6 +10,7 @@
 #   on lo) -- vr0/vr1 -- real-server ns (192.168.10.11 and .12)
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/nat_topology.shlib"
 C=dc$$
 R=dr$$
 N=dn$$
@@ -26,27 +27,7 @@ inc() { ip netns exec "$C" "$@"; }
 inr() { ip netns exec "$R" "$@"; }
 A="$IPVSADM_RS"
 
-ip netns add "$C" || fail "netns add"
-ip netns add "$R" || fail "netns add"
-ip link add vc0 type veth peer name vc1 || fail "veth"
-ip link add vr0 type veth peer name vr1 || fail "veth"
-ip link set vc1 netns "$C"
-ip link set vr1 netns "$R"
-sysctl -qw net.ipv4.ip_forward=1
-ip addr add 10.9.9.1/24 dev vc0
-ip link set vc0 up
-ip addr add 192.168.10.254/24 dev vr0
-ip link set vr0 up
-ip addr add 192.168.10.1/32 dev lo
-inc ip link set lo up
-inc ip addr add 10.9.9.9/24 dev vc1
-inc ip link set vc1 up
-inc ip route add default via 10.9.9.1
-inr ip link set lo up
-inr ip addr add 192.168.10.11/24 dev vr1
-inr ip addr add 192.168.10.12/24 dev vr1
-inr ip link set vr1 up
-inr ip route add default via 192.168.10.254
+nat_topology "$C" "$R" 192.168.10.11 192.168.10.12
 
 # Services :90 and :91, each with only .11 at first, so that the held
 # connections go there; .12 joins afterwards.

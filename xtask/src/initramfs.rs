@@ -459,6 +459,24 @@ pub fn build(
             p,
         )?;
     }
+    // Shell libraries the tests source (`. "$(dirname "$0")/NAME.shlib"`),
+    // from beside them; not tests themselves (the agent runs `*.sh`).
+    if let Some(dir) = payload.kernel_tests.first().and_then(|p| p.parent()) {
+        let mut libs: Vec<PathBuf> = fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "shlib"))
+            .collect();
+        libs.sort();
+        for p in &libs {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            t.host_file(
+                &format!("{}/{}", layout::KERNEL_TESTS, name.unwrap_or_default()),
+                p,
+            )?;
+        }
+    }
     t.dir(layout::RUST_TESTS, 0o755)?;
     for r in &payload.rust_tests {
         let vm = format!("{}/{}", layout::RUST_TESTS, r.target);
