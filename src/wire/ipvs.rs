@@ -2788,6 +2788,43 @@ mod tests {
         }
     }
 
+    /// An address attribute of more than 16 bytes is refused by both
+    /// paths (ipvsadm's attribute policy refuses it too); shorter ones are
+    /// taken as they came, and an IPv4 address needs only its 4 bytes.
+    #[test]
+    fn address_attributes_longer_than_16_bytes_are_refused() {
+        let reply = |addr: Vec<u8>| {
+            let mut attrs: Vec<DestAttr> = dest_attrs(&dest())
+                .into_iter()
+                .filter(|a| !matches!(a, DestAttr::Addr(_)))
+                .collect();
+            attrs.insert(0, DestAttr::Other(DefaultNla::new(1, addr)));
+            // A reply also carries the connection counts.
+            attrs.extend([
+                DestAttr::ActiveConns(1),
+                DestAttr::InactConns(2),
+                DestAttr::PersistConns(3),
+            ]);
+            let top = [IpvsAttr::Dest(attrs)];
+            let mut out = vec![0; nlas_len(&top)];
+            emit_nlas(&top, &mut out);
+            out
+        };
+        for (len, ok) in [(4, true), (16, true), (17, false), (32, false)] {
+            let mut addr = vec![0u8; len];
+            addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+            let attrs = reply(addr);
+            listing_paths_agree(&attrs).unwrap();
+            let got = decode_dest(&attrs, Family::Inet);
+            assert_eq!(got.is_ok(), ok, "{len} bytes: {got:?}");
+            if ok {
+                assert_eq!(got.unwrap().addr, "10.0.0.1".parse::<IpAddr>().unwrap());
+            }
+        }
+        assert!(InetAddr::parse(&[0; 17]).is_err());
+        assert_eq!(InetAddr::parse(&[1, 2]).unwrap().as_bytes(), &[1, 2]);
+    }
+
     /// Every prefix and many single-byte corruptions of valid replies must
     /// decode to a value or an error, never a panic.
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::initramfs::{self, Candidate, Mode, Payload};
+use crate::initramfs::{self, Payload};
 use crate::kernel::{self, Flavor};
 use crate::layout;
 use crate::qemu::{self, Boot, End};
@@ -216,13 +216,21 @@ pub fn bench(opts: &BenchOptions) -> Result<bool> {
         println!("    {} | host {}", now_utc(), host_load());
         let started = Instant::now();
         let label = flavor.label;
-        let done = run_script(&root, *flavor, &script, &bins, opts.timeout, |line| {
-            if let Some(text) = line.strip_prefix(OUT_PREFIX) {
-                println!("[{label}] {text}");
-            } else if !line.trim().is_empty() {
-                println!("[{label}] guest: {line}");
-            }
-        })?;
+        let done = run_script(
+            &root,
+            "bench",
+            *flavor,
+            &script,
+            &bins,
+            opts.timeout,
+            |line| {
+                if let Some(text) = line.strip_prefix(OUT_PREFIX) {
+                    println!("[{label}] {text}");
+                } else if !line.trim().is_empty() {
+                    println!("[{label}] guest: {line}");
+                }
+            },
+        )?;
         println!(
             "    done after {:.0} s | host {}",
             started.elapsed().as_secs_f64(),
@@ -238,10 +246,12 @@ pub fn bench(opts: &BenchOptions) -> Result<bool> {
 
 /// Boots `flavor` once with `script` as the guest's command (it must send
 /// its output to `/dev/ttyS1`) and `bins` copied into `/usr/local/sbin`,
-/// and hands every line the guest prints to `on_line`. `Ok(Err(why))`
-/// when the script did not exit 0 within `timeout`.
+/// and hands every line the guest prints to `on_line`. The boot's files
+/// go to `target/testbed/run/NAME-KERNEL`. `Ok(Err(why))` when the script
+/// did not exit 0 within `timeout`.
 pub fn run_script(
     root: &Path,
+    name: &str,
     flavor: Flavor,
     script: &str,
     bins: &[(String, PathBuf)],
@@ -251,19 +261,8 @@ pub fn run_script(
     let cache = root.join("target/testbed");
     let k = kernel::prepare(flavor, &cache)?;
     let plan = kernel::module_plan(&k)?;
-    let payload = Payload {
-        mode: Mode::Command(script.to_string()),
-        kernel_tests: Vec::new(),
-        rust_tests: Vec::new(),
-        scenarios: Vec::new(),
-        candidates: [
-            Candidate::Reference,
-            Candidate::Reference,
-            Candidate::Reference,
-        ],
-        project_bins: bins.to_vec(),
-    };
-    let dir = cache.join("run").join(format!("bench-{}", flavor.label));
+    let payload = Payload::command(script.to_string(), bins.to_vec());
+    let dir = cache.join("run").join(format!("{name}-{}", flavor.label));
     fs::create_dir_all(&dir)?;
     let initrd = dir.join("initramfs.cpio");
     initramfs::build(&k, &plan, &payload, &initrd).context("building the initramfs")?;

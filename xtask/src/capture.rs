@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::initramfs::{self, Candidate, Mode, Payload};
+use crate::initramfs::{self, Payload};
 use crate::kernel::{self, Flavor};
 use crate::qemu::{self, Boot, End};
 
@@ -766,18 +766,7 @@ pub fn run(opts: &CaptureOptions) -> Result<bool> {
     }
     let k = kernel::prepare(opts.kernel, &cache)?;
     let plan = kernel::module_plan(&k)?;
-    let payload = Payload {
-        mode: Mode::Command(vm_script(&captures)),
-        kernel_tests: Vec::new(),
-        rust_tests: Vec::new(),
-        scenarios: Vec::new(),
-        candidates: [
-            Candidate::Reference,
-            Candidate::Reference,
-            Candidate::Reference,
-        ],
-        project_bins: Vec::new(),
-    };
+    let payload = Payload::command(vm_script(&captures), Vec::new());
     let dir = cache
         .join("run")
         .join(format!("capture-{}", opts.kernel.label));

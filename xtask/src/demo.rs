@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::initramfs::{self, Candidate, Mode, Payload};
+use crate::initramfs::{self, Payload};
 use crate::kernel::{self, Flavor};
 use crate::qemu::{self, Boot, End};
 use crate::{cargo, suite};
@@ -171,18 +171,7 @@ pub fn run(opts: &DemoOptions) -> Result<bool> {
         .map(|b| (b.to_string(), root.join(crate::cargo::SHIPPED_DIR).join(b)))
         .filter(|(_, p)| p.is_file())
         .collect();
-    let payload = Payload {
-        mode: Mode::Command(SCRIPT.to_string()),
-        kernel_tests: Vec::new(),
-        rust_tests: Vec::new(),
-        scenarios: Vec::new(),
-        candidates: [
-            Candidate::Reference,
-            Candidate::Reference,
-            Candidate::Reference,
-        ],
-        project_bins,
-    };
+    let payload = Payload::command(SCRIPT.to_string(), project_bins);
     let dir = cache
         .join("run")
         .join(format!("demo-{}", opts.kernel.label));

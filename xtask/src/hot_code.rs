@@ -329,18 +329,26 @@ pub fn run(root: &Path, flavor: Flavor, timeout: Duration) -> Result<bool> {
         flavor.label
     );
     let mut hits: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let done = crate::bench::run_script(root, flavor, &guest_script(), &bins, timeout, |line| {
-        if let Some(rest) = line.strip_prefix("HIT ") {
-            let mut f = rest.split_whitespace();
-            if let (Some(w), Some(a)) = (f.next(), f.next()) {
-                if let Ok(a) = u64::from_str_radix(a, 16) {
-                    hits.entry(w.to_string()).or_default().push(a);
+    let done = crate::bench::run_script(
+        root,
+        "hot-code",
+        flavor,
+        &guest_script(),
+        &bins,
+        timeout,
+        |line| {
+            if let Some(rest) = line.strip_prefix("HIT ") {
+                let mut f = rest.split_whitespace();
+                if let (Some(w), Some(a)) = (f.next(), f.next()) {
+                    if let Ok(a) = u64::from_str_radix(a, 16) {
+                        hits.entry(w.to_string()).or_default().push(a);
+                    }
                 }
+            } else if line.starts_with("TRACE ") || line.contains("rror") {
+                println!("    {line}");
             }
-        } else if line.starts_with("TRACE ") || line.contains("rror") {
-            println!("    {line}");
-        }
-    })?;
+        },
+    )?;
     if let Err(why) = done {
         println!("    {why}");
         return Ok(false);

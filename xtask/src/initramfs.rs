@@ -307,6 +307,26 @@ pub struct Payload {
     pub project_bins: Vec<(String, PathBuf)>,
 }
 
+impl Payload {
+    /// A VM that only runs `script` (no tests, the reference in every
+    /// role), with `project_bins` in `/usr/local/sbin`: the bench, the
+    /// demo, the wire capture and hot-code tracing.
+    pub fn command(script: String, project_bins: Vec<(String, PathBuf)>) -> Payload {
+        Payload {
+            mode: Mode::Command(script),
+            kernel_tests: Vec::new(),
+            rust_tests: Vec::new(),
+            scenarios: Vec::new(),
+            candidates: [
+                Candidate::Reference,
+                Candidate::Reference,
+                Candidate::Reference,
+            ],
+            project_bins,
+        }
+    }
+}
+
 /// The names a side directory provides, in [`Payload::candidates`] order.
 pub const ROLES: [&str; 3] = ["ipvsadm", "ipvsadm-save", "ipvsadm-restore"];
 
